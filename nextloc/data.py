@@ -1,0 +1,329 @@
+"""Geolife staypoints -> next-location samples, with the standard split of Hong et al. (2023).
+
+A split is kept in flat "CSR" form: one array per history feature holding every history step of
+every sample back to back, and ``offsets`` so that sample ``i`` owns steps
+``offsets[i]:offsets[i + 1]``. Batches are cut from it and padded to their own longest history.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from nextloc.errors import DataError
+
+STAYPOINTS_FILE = "dataSet_geolife.csv"
+VALID_IDS_FILE = "valid_ids_geolife.csv"
+STAYPOINT_COLUMNS = ("id", "user_id", "location_id", "duration", "start_day", "end_day",
+                     "start_min", "end_min", "weekday")
+SPLITS = ("train", "validation", "test")
+PAD, UNSEEN = 0, 1  # location ids reserved before the train-fitted ones (2..N+1)
+MAX_DURATION_MIN = 60 * 24 * 2 - 1
+CACHE_VERSION = 1
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_data_dir() -> Path:
+    """``$NEXTLOC_DATA`` if set, else ``../shared/data/geolife`` beside the project."""
+    env = os.environ.get("NEXTLOC_DATA")
+    return Path(env) if env else PROJECT_ROOT.parent / "shared" / "data" / "geolife"
+
+
+@dataclass
+class Split:
+    """The samples of one split. Per-step arrays have ``offsets[-1]`` entries, per-sample ``n``."""
+
+    offsets: np.ndarray     # int64 [n + 1]
+    location: np.ndarray    # int64 history location ids (encoded)
+    weekday: np.ndarray     # int64 0 = Monday
+    start_min: np.ndarray   # int64 minute of day the stay started
+    duration: np.ndarray    # int64 minutes, clipped at two days
+    days_ago: np.ndarray    # int64 days between the stay and the target
+    user: np.ndarray        # int64 [n]
+    target: np.ndarray      # int64 [n] encoded location to predict
+    target_weekday: np.ndarray  # int64 [n] for error analysis only, never a model input
+    staypoint_id: np.ndarray    # int64 [n] id of the target staypoint
+
+    def __len__(self) -> int:
+        return len(self.target)
+
+    @property
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.offsets)
+
+    def subset(self, index: np.ndarray) -> "Split":
+        """The samples ``index`` (in that order) as a new split."""
+        index = np.asarray(index, dtype=np.int64)
+        starts, lengths = self.offsets[index], self.lengths[index]
+        steps = _ranges(starts, lengths)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        per_step = {name: getattr(self, name)[steps] for name in STEP_FIELDS}
+        per_sample = {name: getattr(self, name)[index] for name in SAMPLE_FIELDS}
+        return Split(offsets=offsets, **per_step, **per_sample)
+
+    @staticmethod
+    def concat(parts: list["Split"]) -> "Split":
+        offsets = [np.zeros(1, dtype=np.int64)]
+        shift = 0
+        for part in parts:
+            offsets.append(part.offsets[1:] + shift)
+            shift += part.offsets[-1]
+        arrays = {name: np.concatenate([getattr(p, name) for p in parts])
+                  for name in STEP_FIELDS + SAMPLE_FIELDS}
+        return Split(offsets=np.concatenate(offsets), **arrays)
+
+
+STEP_FIELDS = ("location", "weekday", "start_min", "duration", "days_ago")
+SAMPLE_FIELDS = ("user", "target", "target_weekday", "staypoint_id")
+
+
+@dataclass
+class GeolifeData:
+    splits: dict[str, Split]
+    num_locations: int      # classes, padding 0 and unseen 1 included
+    num_users: int          # user ids are 1..num_users; 0 is free for padding
+    previous_day: int
+
+    def summary(self) -> dict:
+        return {**{name: len(split) for name, split in self.splits.items()},
+                "num_classes": self.num_locations, "num_users": self.num_users}
+
+
+def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Concatenation of ``arange(s, s + l)`` for every (s, l), without a Python loop."""
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    first_of_each = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.repeat(starts, lengths) + (np.arange(total) - first_of_each)
+
+
+def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    if not path.is_file():
+        raise DataError(
+            f"{path}: file not found. nextloc looked in {path.parent}; put the Geolife files "
+            f"there or set NEXTLOC_DATA to the folder that holds {STAYPOINTS_FILE} and "
+            f"{VALID_IDS_FILE}.")
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"{path}: cannot be read as CSV ({err}).") from err
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: missing column(s) {missing}; found {list(frame.columns)}.")
+    for column in columns:
+        values = frame[column]
+        if not pd.api.types.is_numeric_dtype(values):
+            bad = values[pd.to_numeric(values, errors="coerce").isna()].iloc[:3].tolist()
+            raise DataError(f"{path}: column '{column}' must be numeric; found values like {bad}.")
+        if values.isna().any():
+            rows = np.flatnonzero(values.isna().to_numpy())[:3].tolist()
+            raise DataError(f"{path}: column '{column}' has NaN/empty values (data rows {rows}).")
+    return frame
+
+
+def read_staypoints(data_dir: Path) -> tuple[pd.DataFrame, np.ndarray]:
+    staypoints = _read_csv(data_dir / STAYPOINTS_FILE, STAYPOINT_COLUMNS)
+    valid_ids = _read_csv(data_dir / VALID_IDS_FILE, ("id",))["id"].to_numpy(np.int64)
+    return staypoints, valid_ids
+
+
+def split_and_encode(staypoints: pd.DataFrame) -> pd.DataFrame:
+    """Sort, clip durations, assign each staypoint its split and encode locations on train.
+
+    Per user, by ``start_day``: days < 60 % of the user's last day are train, < 80 % validation,
+    the rest test. Train locations become 2..N+1 (in ascending raw id), all others 1.
+    """
+    frame = staypoints.sort_values(["user_id", "start_day", "start_min"], kind="stable")
+    frame = frame.reset_index(drop=True)
+    frame["duration"] = frame["duration"].clip(upper=MAX_DURATION_MIN).astype(np.int64)
+    last_day = frame.groupby("user_id")["start_day"].transform("max")
+    split = np.full(len(frame), 2, dtype=np.int64)
+    split[frame["start_day"] < 0.8 * last_day] = 1
+    split[frame["start_day"] < 0.6 * last_day] = 0
+    frame["split"] = split
+    train_locations = np.unique(frame.loc[frame["split"] == 0, "location_id"])
+    position = np.searchsorted(train_locations, frame["location_id"])
+    position = np.minimum(position, len(train_locations) - 1)
+    known = train_locations[position] == frame["location_id"].to_numpy()
+    frame["location"] = np.where(known, position + 2, UNSEEN)
+    return frame
+
+
+def make_samples(rows: pd.DataFrame, valid_ids: np.ndarray, previous_day: int) -> Split:
+    """All samples of one split, vectorized.
+
+    ``rows`` holds one split, sorted by user, day and minute. A staypoint is a sample when it is
+    at least ``previous_day`` days after the user's first record in the split, is a valid id, and
+    has at least 2 earlier staypoints of the user within the previous ``previous_day`` days.
+    """
+    user = rows["user_id"].to_numpy(np.int64)
+    day = rows["start_day"].to_numpy(np.int64)
+    first_day = rows.groupby("user_id")["start_day"].transform("min").to_numpy(np.int64)
+    # One sorted key per row: history starts at the first row of the same user whose day is
+    # >= day - previous_day. The gap between users keeps the search inside the user's block.
+    key = user * (int(day.max(initial=0)) + previous_day + 1) + day
+    history_start = np.searchsorted(key, key - previous_day, side="left")
+    index = np.arange(len(rows))
+    history_length = index - history_start
+    is_sample = ((day - first_day >= previous_day)
+                 & np.isin(rows["id"].to_numpy(np.int64), valid_ids)
+                 & (history_length >= 2))
+    target_rows = index[is_sample]
+    starts, lengths = history_start[is_sample], history_length[is_sample]
+    steps = _ranges(starts, lengths)
+    step_target = np.repeat(target_rows, lengths)
+    column = {name: rows[name].to_numpy(np.int64)
+              for name in ("location", "weekday", "start_min", "duration", "id")}
+    return Split(
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        location=column["location"][steps], weekday=column["weekday"][steps],
+        start_min=column["start_min"][steps], duration=column["duration"][steps],
+        days_ago=day[step_target] - day[steps],
+        user=user[target_rows], target=column["location"][target_rows],
+        target_weekday=column["weekday"][target_rows], staypoint_id=column["id"][target_rows])
+
+
+def make_samples_by_loop(rows: pd.DataFrame, valid_ids: np.ndarray, previous_day: int) -> Split:
+    """The same samples, one row at a time: the readable specification, kept for the tests and
+    the data-preparation benchmark (it is ~100x slower than :func:`make_samples`)."""
+    valid = set(valid_ids.tolist())
+    samples = []
+    for _, user_rows in rows.groupby("user_id", sort=False):
+        user_rows = user_rows.reset_index(drop=True)
+        first_day = user_rows["start_day"].min()
+        for index, row in user_rows.iterrows():
+            if row["start_day"] - first_day < previous_day or row["id"] not in valid:
+                continue
+            history = user_rows.iloc[:index]
+            history = history[history["start_day"] >= row["start_day"] - previous_day]
+            if len(history) < 2:
+                continue
+            samples.append((history, row))
+    lengths = np.array([len(h) for h, _ in samples], dtype=np.int64)
+
+    def steps(column: str) -> np.ndarray:
+        return np.concatenate([h[column].to_numpy(np.int64) for h, _ in samples])
+
+    return Split(
+        offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+        location=steps("location"), weekday=steps("weekday"), start_min=steps("start_min"),
+        duration=steps("duration"),
+        days_ago=np.concatenate([(r["start_day"] - h["start_day"]).to_numpy(np.int64)
+                                 for h, r in samples]),
+        user=np.array([r["user_id"] for _, r in samples], dtype=np.int64),
+        target=np.array([r["location"] for _, r in samples], dtype=np.int64),
+        target_weekday=np.array([r["weekday"] for _, r in samples], dtype=np.int64),
+        staypoint_id=np.array([r["id"] for _, r in samples], dtype=np.int64))
+
+
+def build_dataset(staypoints: pd.DataFrame, valid_ids: np.ndarray, previous_day: int = 7,
+                  source: str = "staypoints") -> GeolifeData:
+    if previous_day < 1:
+        raise DataError(f"previous_day must be at least 1 day, got {previous_day}.")
+    frame = split_and_encode(staypoints)
+    splits = {}
+    for code, name in enumerate(SPLITS):
+        splits[name] = make_samples(frame[frame["split"] == code], valid_ids, previous_day)
+        if len(splits[name]) == 0:
+            raise DataError(f"{source}: the {name} split has no samples with previous_day="
+                            f"{previous_day}; check the data and the split rules.")
+    return GeolifeData(splits=splits, num_locations=int(frame["location"].max()) + 1,
+                       num_users=int(frame["user_id"].max()), previous_day=previous_day)
+
+
+def _cache_key(data_dir: Path, previous_day: int) -> str:
+    digest = hashlib.sha256(f"v{CACHE_VERSION}|previous_day={previous_day}".encode())
+    for name in (STAYPOINTS_FILE, VALID_IDS_FILE):
+        digest.update((data_dir / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("NEXTLOC_CACHE", PROJECT_ROOT / ".cache"))
+
+
+def load_dataset(data_dir: str | Path | None = None, previous_day: int = 7,
+                 use_cache: bool = True) -> GeolifeData:
+    """Load the samples of all three splits, from an npz cache keyed by the file contents and
+    ``previous_day`` when one exists."""
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: data folder not found. Set NEXTLOC_DATA to the folder "
+                        f"that holds {STAYPOINTS_FILE} and {VALID_IDS_FILE}.")
+    staypoints, valid_ids = read_staypoints(data_dir)
+    cache_file = cache_dir() / f"samples-{_cache_key(data_dir, previous_day)}.npz"
+    if use_cache and cache_file.is_file():
+        return _load_cache(cache_file)
+    data = build_dataset(staypoints, valid_ids, previous_day, source=str(data_dir))
+    if use_cache:
+        _save_cache(cache_file, data)
+    return data
+
+
+def _save_cache(path: Path, data: GeolifeData) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {f"{split}.{f.name}": getattr(samples, f.name)
+              for split, samples in data.splits.items() for f in fields(Split)}
+    meta = {"num_locations": data.num_locations, "num_users": data.num_users,
+            "previous_day": data.previous_day}
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez_compressed(tmp, meta=np.array(json.dumps(meta)), **arrays)
+    tmp.replace(path)
+
+
+def _load_cache(path: Path) -> GeolifeData:
+    with np.load(path, allow_pickle=False) as stored:
+        meta = json.loads(str(stored["meta"]))
+        splits = {split: Split(**{f.name: stored[f"{split}.{f.name}"] for f in fields(Split)})
+                  for split in SPLITS}
+    return GeolifeData(splits=splits, **meta)
+
+
+def collate(split: Split, index: np.ndarray) -> dict[str, torch.Tensor]:
+    """Pad the histories of samples ``index`` to the longest among them (right padding).
+
+    Returns ``location, weekday, start_min, duration, days_ago, mask`` of shape [B, L] (mask True
+    on real steps) and ``user, target, length`` of shape [B].
+    """
+    starts, lengths = split.offsets[index], split.lengths[index]
+    width = int(lengths.max())
+    column = np.arange(width)
+    mask = column[None, :] < lengths[:, None]
+    source = np.where(mask, starts[:, None] + column[None, :], 0)
+    batch = {name: torch.from_numpy(np.where(mask, getattr(split, name)[source], 0))
+             for name in STEP_FIELDS}
+    batch["mask"] = torch.from_numpy(mask)
+    batch["length"] = torch.from_numpy(lengths.astype(np.int64))
+    batch["user"] = torch.from_numpy(split.user[index])
+    batch["target"] = torch.from_numpy(split.target[index])
+    return batch
+
+
+def batches(split: Split, batch_size: int, shuffle: bool = False,
+            rng: np.random.Generator | None = None, bucket_batches: int = 32):
+    """Yield padded batches. With ``shuffle``, samples are shuffled, then sorted by length inside
+    windows of ``bucket_batches`` batches (less padding), and the batches shuffled again."""
+    if len(split) == 0:
+        raise DataError("cannot iterate over an empty split.")
+    if not shuffle:
+        order = np.arange(len(split))
+        for start in range(0, len(order), batch_size):
+            yield collate(split, order[start:start + batch_size])
+        return
+    rng = rng if rng is not None else np.random.default_rng()
+    order = rng.permutation(len(split))
+    window = batch_size * bucket_batches
+    lengths = split.lengths
+    for start in range(0, len(order), window):
+        chunk = order[start:start + window]
+        order[start:start + window] = chunk[np.argsort(lengths[chunk], kind="stable")]
+    groups = [order[s:s + batch_size] for s in range(0, len(order), batch_size)]
+    for group_index in rng.permutation(len(groups)):
+        yield collate(split, groups[group_index])

@@ -1,0 +1,70 @@
+"""Count-based ranking metrics, accumulated over batches and divided once at the end.
+
+Ranks break ties by class index: among classes with equal scores the lower index ranks first,
+the same choice ``torch.argmax`` makes, so Acc@1 always equals the accuracy of the argmax.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+TOP_K = (1, 5, 10)
+
+
+def ranks(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """1-based rank of each target under ``scores`` [B, C] (higher is better)."""
+    target_score = scores.gather(1, target[:, None])
+    higher = (scores > target_score).sum(1)
+    classes = torch.arange(scores.shape[1], device=scores.device)
+    tied_before = ((scores == target_score) & (classes[None, :] < target[:, None])).sum(1)
+    return higher + tied_before + 1
+
+
+class MetricAccumulator:
+    """Sums per-batch counts; :meth:`compute` turns them into fractions."""
+
+    def __init__(self, num_classes: int):
+        self.num_classes = num_classes
+        self.total = 0
+        self.correct_at = {k: 0 for k in TOP_K}
+        self.reciprocal_rank = 0.0
+        self.ndcg10 = 0.0
+        self.true_positive = np.zeros(num_classes, dtype=np.int64)
+        self.predicted = np.zeros(num_classes, dtype=np.int64)
+        self.support = np.zeros(num_classes, dtype=np.int64)
+
+    def update(self, scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """Add one batch; returns the batch's ranks (for per-sample analysis)."""
+        if scores.ndim != 2 or scores.shape[0] != target.shape[0]:
+            raise ValueError(f"scores must be [B, C] matching target [B]; got "
+                             f"{tuple(scores.shape)} and {tuple(target.shape)}")
+        rank = ranks(scores.detach().float(), target).cpu()
+        self.total += len(rank)
+        for k in TOP_K:
+            self.correct_at[k] += int((rank <= k).sum())
+        self.reciprocal_rank += float((1.0 / rank.double()).sum())
+        self.ndcg10 += float(torch.where(rank <= 10, 1.0 / torch.log2(rank.double() + 1),
+                                         torch.zeros((), dtype=torch.double)).sum())
+        top1 = scores.argmax(1).cpu().numpy()
+        truth = target.cpu().numpy()
+        np.add.at(self.predicted, top1, 1)
+        np.add.at(self.support, truth, 1)
+        np.add.at(self.true_positive, truth[top1 == truth], 1)
+        return rank
+
+    def compute(self) -> dict[str, float]:
+        if self.total == 0:
+            raise ValueError("no samples were accumulated")
+        result = {f"acc{k}": self.correct_at[k] / self.total for k in TOP_K}
+        result["mrr"] = self.reciprocal_rank / self.total
+        result["ndcg10"] = self.ndcg10 / self.total
+        result["f1"] = self._weighted_f1()
+        result["n"] = self.total
+        return result
+
+    def _weighted_f1(self) -> float:
+        """Per-class F1 of the top-1 prediction, averaged with the classes' support as weights."""
+        denominator = self.predicted + self.support
+        f1 = np.divide(2 * self.true_positive, denominator, out=np.zeros(self.num_classes),
+                       where=denominator > 0)
+        return float((f1 * self.support).sum() / self.support.sum())

@@ -1,0 +1,86 @@
+"""One interface for every model, and the registry that builds them by name.
+
+A model maps a padded batch (see :func:`nextloc.data.collate`) to log-probabilities over all
+locations, [B, num_locations]. Training calls :meth:`NextLocationModel.training_loss`, so a model
+with its own loss (focal, hierarchical, mixup) overrides that method and the loop never branches
+on the model's name. Models that learn statistics from the training split (counts, graphs)
+override :meth:`fit_statistics`; models without trainable parameters are not trained at all.
+"""
+from __future__ import annotations
+
+import inspect
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nextloc.errors import ConfigError
+
+PARAMETER_BUDGET = 500_000
+_REGISTRY: dict[str, Callable[..., "NextLocationModel"]] = {}
+
+
+class NextLocationModel(nn.Module):
+    label_smoothing: float = 0.0
+
+    def __init__(self, num_locations: int, num_users: int):
+        super().__init__()
+        self.num_locations = num_locations
+        self.num_users = num_users
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def fit_statistics(self, train) -> None:
+        """Learn count-based statistics from the training :class:`~nextloc.data.Split`."""
+
+    def training_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return smoothed_nll(self(batch), batch["target"], self.label_smoothing)
+
+
+def smoothed_nll(log_probs: torch.Tensor, target: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Cross-entropy with label smoothing, on log-probabilities (works for mixtures too)."""
+    nll = F.nll_loss(log_probs, target)
+    if smoothing == 0:
+        return nll
+    return (1 - smoothing) * nll - smoothing * log_probs.mean(dim=1).mean()
+
+
+def register(name: str):
+    def decorate(cls):
+        if name in _REGISTRY:
+            raise ValueError(f"model '{name}' is registered twice")
+        _REGISTRY[name] = cls
+        cls.registry_name = name
+        return cls
+    return decorate
+
+
+def registered_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def build_model(name: str, num_locations: int, num_users: int, over_budget_ok: bool = False,
+                **options) -> NextLocationModel:
+    """Build a registered model; refuse one with >= 500,000 parameters unless the experiment says
+    it is an over-budget ablation."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown model '{name}'; registered models: {registered_models()}")
+    cls = _REGISTRY[name]
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ConfigError(f"model '{name}' has no option(s) {unknown}; it accepts "
+                          f"{sorted(accepted - {'num_locations', 'num_users'})}")
+    model = cls(num_locations=num_locations, num_users=num_users, **options)
+    n_params = count_parameters(model)
+    if n_params >= PARAMETER_BUDGET and not over_budget_ok:
+        raise ConfigError(f"model '{name}' has {n_params:,} parameters, over the budget of "
+                          f"{PARAMETER_BUDGET:,}; shrink it, or name the experiment "
+                          f"'..._over_budget' to run it as an ablation.")
+    return model
