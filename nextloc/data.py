@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ STAYPOINT_COLUMNS = ("id", "user_id", "location_id", "duration", "start_day", "e
 SPLITS = ("train", "validation", "test")
 PAD, UNSEEN = 0, 1  # location ids reserved before the train-fitted ones (2..N+1)
 MAX_DURATION_MIN = 60 * 24 * 2 - 1
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -48,6 +48,7 @@ class Split:
     user: np.ndarray        # int64 [n]
     target: np.ndarray      # int64 [n] encoded location to predict
     target_weekday: np.ndarray  # int64 [n] for error analysis only, never a model input
+    target_day: np.ndarray      # int64 [n] days since the user's first record (any split)
     staypoint_id: np.ndarray    # int64 [n] id of the target staypoint
 
     def __len__(self) -> int:
@@ -80,7 +81,7 @@ class Split:
 
 
 STEP_FIELDS = ("location", "weekday", "start_min", "duration", "days_ago")
-SAMPLE_FIELDS = ("user", "target", "target_weekday", "staypoint_id")
+SAMPLE_FIELDS = ("user", "target", "target_weekday", "target_day", "staypoint_id")
 
 
 @dataclass
@@ -187,7 +188,8 @@ def make_samples(rows: pd.DataFrame, valid_ids: np.ndarray, previous_day: int) -
         start_min=column["start_min"][steps], duration=column["duration"][steps],
         days_ago=day[step_target] - day[steps],
         user=user[target_rows], target=column["location"][target_rows],
-        target_weekday=column["weekday"][target_rows], staypoint_id=column["id"][target_rows])
+        target_weekday=column["weekday"][target_rows], target_day=day[target_rows],
+        staypoint_id=column["id"][target_rows])
 
 
 def make_samples_by_loop(rows: pd.DataFrame, valid_ids: np.ndarray, previous_day: int) -> Split:
@@ -220,6 +222,7 @@ def make_samples_by_loop(rows: pd.DataFrame, valid_ids: np.ndarray, previous_day
         user=np.array([r["user_id"] for _, r in samples], dtype=np.int64),
         target=np.array([r["location"] for _, r in samples], dtype=np.int64),
         target_weekday=np.array([r["weekday"] for _, r in samples], dtype=np.int64),
+        target_day=np.array([r["start_day"] for _, r in samples], dtype=np.int64),
         staypoint_id=np.array([r["id"] for _, r in samples], dtype=np.int64))
 
 
@@ -284,6 +287,34 @@ def _load_cache(path: Path) -> GeolifeData:
         splits = {split: Split(**{f.name: stored[f"{split}.{f.name}"] for f in fields(Split)})
                   for split in SPLITS}
     return GeolifeData(splits=splits, **meta)
+
+
+def mask_new_locations(split: Split, boundary_fraction: float) -> Split:
+    """Simulate the unseen-location class inside the training split.
+
+    At test time every location first visited after the training period is encoded as 1, and
+    such targets are common; the training split itself never contains a 1. Here, per user, the
+    samples after ``boundary_fraction`` of the user's training days get the same treatment
+    against a vocabulary fitted on the earlier days: each location that no user visited before
+    their boundary becomes 1, in the history and in the target. Uses the training split only.
+    """
+    if not 0 < boundary_fraction < 1:
+        raise ValueError(f"boundary_fraction must be in (0, 1), got {boundary_fraction}")
+    last_day = np.zeros(split.user.max() + 1, dtype=np.int64)
+    np.maximum.at(last_day, split.user, split.target_day)
+    boundary = boundary_fraction * last_day
+    step_user = np.repeat(split.user, split.lengths)
+    step_day = np.repeat(split.target_day, split.lengths) - split.days_ago
+    early_steps = step_day < boundary[step_user]
+    early_samples = split.target_day < boundary[split.user]
+    known = np.zeros(max(split.location.max(), split.target.max()) + 1, dtype=bool)
+    known[split.location[early_steps]] = True
+    known[split.target[early_samples]] = True
+    known[:2] = True
+    late_steps = ~np.repeat(early_samples, split.lengths)
+    location = np.where(late_steps & ~known[split.location], UNSEEN, split.location)
+    target = np.where(~early_samples & ~known[split.target], UNSEEN, split.target)
+    return replace(split, location=location, target=target)
 
 
 def collate(split: Split, index: np.ndarray) -> dict[str, torch.Tensor]:

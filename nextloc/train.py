@@ -17,7 +17,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from nextloc.data import GeolifeData, Split, batches
+from nextloc.data import GeolifeData, Split, batches, mask_new_locations
 from nextloc.errors import ConfigError
 from nextloc.metrics import MetricAccumulator
 from nextloc.models import build_model, count_parameters
@@ -38,6 +38,9 @@ class TrainConfig:
     patience: int = 10          # epochs without a better validation Acc@1 before stopping
     grad_clip: float = 1.0
     refit: bool = False         # train on train + validation for exactly `epochs`, no selection
+    # fraction of each user's training days after which new locations are relabelled "unseen"
+    # (see nextloc.data.mask_new_locations); None leaves the training split as it is
+    mask_new_locations_after: float | None = None
     max_batches: int | None = None  # quick mode: cap batches per epoch (and per evaluation)
     device: str = "auto"
     num_threads: int | None = None
@@ -145,12 +148,13 @@ def _atomic_write(path: Path, write) -> None:
 
 
 def train(config: TrainConfig, data: GeolifeData, checkpoint: str | Path | None = None,
-          progress: bool = True) -> RunResult:
+          progress: bool = True, evaluate_test: bool = True) -> RunResult:
     """Train ``config.model`` on ``data`` and evaluate the chosen weights once on test.
 
     Without ``refit`` the weights of the epoch with the best validation Acc@1 are kept (early
     stopping after ``patience`` epochs without improvement). With ``refit`` the model trains on
-    train + validation for exactly ``epochs`` and the final weights are evaluated.
+    train + validation for exactly ``epochs`` and the final weights are evaluated. A
+    hyperparameter search passes ``evaluate_test=False``: it never sees the test split.
     """
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
@@ -160,6 +164,8 @@ def train(config: TrainConfig, data: GeolifeData, checkpoint: str | Path | None 
                         over_budget_ok=config.over_budget_ok, **config.model_options)
     model.label_smoothing = config.label_smoothing
     train_split = data.splits["train"]
+    if config.mask_new_locations_after is not None:
+        train_split = mask_new_locations(train_split, config.mask_new_locations_after)
     if config.refit:
         train_split = Split.concat([train_split, data.splits["validation"]])
     model.fit_statistics(train_split)
@@ -220,8 +226,10 @@ def train(config: TrainConfig, data: GeolifeData, checkpoint: str | Path | None 
 
     val_metrics = ({} if config.refit else
                    evaluate(model, data.splits["validation"], device, config.max_batches))
-    test_metrics, predictions = evaluate(model, data.splits["test"], device, config.max_batches,
-                                         return_predictions=True)
+    test_metrics, predictions = {}, pd.DataFrame()
+    if evaluate_test:
+        test_metrics, predictions = evaluate(model, data.splits["test"], device,
+                                             config.max_batches, return_predictions=True)
     config_dict = asdict(config)
     if checkpoint is not None and trainable:
         save_checkpoint(checkpoint, model, config_dict, data)

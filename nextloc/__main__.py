@@ -1,0 +1,5 @@
+import sys
+
+from nextloc.cli import main
+
+sys.exit(main())

@@ -1,0 +1,128 @@
+"""A history-copying model: point at a step of the 7-day history, or generate any location.
+
+Most next locations were already visited in the last week (84 % of test targets), so the model
+mixes two distributions through a learned gate g:
+
+    p(l) = g * sum_{j: loc_j = l} a_j  +  (1 - g) * softmax(W h)_l
+
+where a_j is an attention distribution over history steps j (the pointer, after Vinyals et al.
+2015 and See et al. 2017) and h summarises the history. Each history step is described by its
+location, the user, time of day, weekday, duration, recency (days ago and steps back) and how
+often its location occurs in the window; ``features`` switches these groups on and off, and
+``copy`` / ``generate`` remove one path for ablations. The generation head shares its weights
+with the location embedding, which keeps the model far under the 500K budget.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from nextloc.errors import ConfigError
+from nextloc.models.base import NextLocationModel, register
+from nextloc.models.baseline import last_step
+
+FEATURE_GROUPS = ("user", "time", "duration", "recency", "frequency")
+MAX_STEPS_BACK = 64
+MINUTES_PER_SLOT = 30
+EPSILON = 1e-9
+
+
+def log_bucket(values: torch.Tensor, buckets: int) -> torch.Tensor:
+    """0, 1, 2-3, 4-7, ... minutes -> 0, 1, 2, 3, ...; capped at ``buckets - 1``."""
+    return torch.floor(torch.log2(values.clamp(min=0).float() + 1)).long().clamp(max=buckets - 1)
+
+
+@register("pointer")
+class PointerModel(NextLocationModel):
+    def __init__(self, num_locations: int, num_users: int, dim: int = 96, layers: int = 2,
+                 heads: int = 4, feedforward: int = 192, dropout: float = 0.1,
+                 copy: bool = True, generate: bool = True, features: list[str] = FEATURE_GROUPS):
+        super().__init__(num_locations, num_users)
+        unknown = sorted(set(features) - set(FEATURE_GROUPS))
+        if unknown or not (copy or generate):
+            raise ConfigError(f"pointer: unknown feature group(s) {unknown} (known: "
+                              f"{FEATURE_GROUPS}) or both copy and generate switched off")
+        self.features, self.copy, self.generate = set(features), copy, generate
+        slots = 24 * 60 // MINUTES_PER_SLOT
+        self.location = nn.Embedding(num_locations, dim, padding_idx=0)
+        self.user = nn.Embedding(num_users + 1, dim) if "user" in self.features else None
+        if "time" in self.features:
+            self.slot = nn.Embedding(slots, dim)
+            self.weekday = nn.Embedding(7, dim)
+            self.now_slot = nn.Embedding(slots, dim)
+            self.now_weekday = nn.Embedding(7, dim)
+        self.duration = nn.Embedding(16, dim) if "duration" in self.features else None
+        if "recency" in self.features:
+            self.days_ago = nn.Embedding(8, dim)
+            self.steps_back = nn.Embedding(MAX_STEPS_BACK, dim)
+            self.recency_bias = nn.Embedding(MAX_STEPS_BACK, 1)
+            nn.init.zeros_(self.recency_bias.weight)
+        self.frequency = nn.Embedding(16, dim) if "frequency" in self.features else None
+        self.input_norm = nn.LayerNorm(dim)
+        self.dropout = nn.Dropout(dropout)
+        layer = nn.TransformerEncoderLayer(dim, heads, feedforward, dropout, batch_first=True,
+                                           norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.summary = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(),
+                                     nn.Linear(dim, dim))
+        self.query = nn.Linear(dim, dim)
+        self.key = nn.Linear(dim, dim)
+        self.gate = nn.Linear(dim, 1)
+        self.generation_bias = nn.Parameter(torch.zeros(num_locations))
+
+    def steps_back_index(self, batch) -> torch.Tensor:
+        position = torch.arange(batch["location"].shape[1], device=batch["location"].device)
+        return (batch["length"][:, None] - 1 - position[None, :]).clamp(0, MAX_STEPS_BACK - 1)
+
+    def embed_steps(self, batch) -> torch.Tensor:
+        steps = self.location(batch["location"])
+        if self.user is not None:
+            steps = steps + self.user(batch["user"])[:, None]
+        if "time" in self.features:
+            steps = steps + self.slot(batch["start_min"] // MINUTES_PER_SLOT)
+            steps = steps + self.weekday(batch["weekday"])
+        if self.duration is not None:
+            steps = steps + self.duration(log_bucket(batch["duration"], 16))
+        if "recency" in self.features:
+            steps = steps + self.days_ago(batch["days_ago"].clamp(0, 7))
+            steps = steps + self.steps_back(self.steps_back_index(batch))
+        if self.frequency is not None:
+            same = batch["location"][:, :, None] == batch["location"][:, None, :]
+            count = (same & batch["mask"][:, None, :]).sum(-1)
+            steps = steps + self.frequency(count.clamp(max=15))
+        return self.dropout(self.input_norm(steps))
+
+    def now_context(self, batch) -> torch.Tensor:
+        """Time at which the prediction is made: the end of the last stay."""
+        length = batch["length"]
+        end = last_step(batch["start_min"], length) + last_step(batch["duration"], length)
+        weekday = (last_step(batch["weekday"], length) + end // 1440) % 7
+        return (self.now_slot((end % 1440) // MINUTES_PER_SLOT) + self.now_weekday(weekday))
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        mask = batch["mask"]
+        hidden = self.encoder(self.embed_steps(batch), src_key_padding_mask=~mask)
+        context = last_step(hidden, batch["length"])
+        if "time" in self.features:
+            context = context + self.now_context(batch)
+        if self.user is not None:
+            context = context + self.user(batch["user"])
+        summary = self.summary(context)
+        parts = []
+        if self.copy:
+            scores = (self.key(hidden) @ self.query(summary)[:, :, None])[..., 0]
+            scores = scores / math.sqrt(hidden.shape[-1])
+            if "recency" in self.features:
+                scores = scores + self.recency_bias(self.steps_back_index(batch))[..., 0]
+            attention = torch.softmax(scores.masked_fill(~mask, -1e9), dim=1)
+            copy = torch.zeros(len(mask), self.num_locations, device=mask.device)
+            parts.append(copy.scatter_add_(1, batch["location"], attention * mask))
+        if self.generate:
+            logits = self.dropout(summary) @ self.location.weight.T + self.generation_bias
+            parts.append(torch.softmax(logits, dim=-1))
+        if len(parts) == 1:
+            return torch.log(parts[0] + EPSILON)
+        gate = torch.sigmoid(self.gate(summary))
+        return torch.log(gate * parts[0] + (1 - gate) * parts[1] + EPSILON)

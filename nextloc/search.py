@@ -1,0 +1,81 @@
+"""Random hyperparameter search on the validation split (the test split is never evaluated).
+
+The space, the number of trials and the sampling seed come from ``experiments.yaml``
+(``searches:``); every trial is appended to ``results/search/<name>.csv`` as it finishes, so an
+interrupted search resumes where it stopped, and the best trial by validation Acc@1 is the
+configuration the experiments use.
+"""
+from __future__ import annotations
+
+import json
+import random
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+from tqdm import tqdm
+
+from nextloc.experiments import RESULTS_DIR, load_registry, train_config
+from nextloc.errors import ConfigError
+
+
+def sample_trials(space: dict[str, list], trials: int, seed: int) -> list[dict]:
+    """``trials`` distinct points of the grid ``space``, drawn uniformly without replacement."""
+    rng = random.Random(seed)
+    drawn, seen = [], set()
+    grid_size = 1
+    for values in space.values():
+        grid_size *= len(values)
+    while len(drawn) < min(trials, grid_size):
+        point = {name: rng.choice(values) for name, values in space.items()}
+        key = json.dumps(point, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            drawn.append(point)
+    return drawn
+
+
+def _run_trial(base: dict, point: dict) -> dict:
+    from nextloc.data import load_dataset
+    from nextloc.train import train
+
+    config = train_config({**base, **point}, num_threads=1)
+    result = train(config, load_dataset(), progress=False, evaluate_test=False)
+    return {"trial": json.dumps(point, sort_keys=True), **point, "n_params": result.n_params,
+            "best_epoch": result.best_epoch, "val_acc1": result.val["acc1"],
+            "val_mrr": result.val["mrr"], "train_seconds": round(result.train_seconds, 1)}
+
+
+def results_path(name: str) -> Path:
+    return RESULTS_DIR / "search" / f"{name}.csv"
+
+
+def run_search(name: str, jobs: int = 2) -> pd.DataFrame:
+    searches = load_registry().get("searches", {})
+    if name not in searches:
+        raise ConfigError(f"unknown search '{name}'; defined in experiments.yaml: "
+                          f"{sorted(searches)}")
+    spec = searches[name]
+    path = results_path(name)
+    done = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["trial"])
+    points = [p for p in sample_trials(spec["space"], spec["trials"], spec["seed"])
+              if json.dumps(p, sort_keys=True) not in set(done["trial"])]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_run_trial, spec["base"], point) for point in points]
+        for future in tqdm(futures, desc=f"search {name}", disable=not points):
+            done = pd.concat([done, pd.DataFrame([future.result()])], ignore_index=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            done.to_csv(tmp, index=False)
+            tmp.replace(path)
+    return done.sort_values("val_acc1", ascending=False)
+
+
+def best_point(name: str) -> dict:
+    """The hyperparameters of the search's best trial by validation Acc@1."""
+    path = results_path(name)
+    if not path.is_file():
+        raise ConfigError(f"search '{name}' has no results yet ({path}); run "
+                          f"`nextloc search {name}` first.")
+    trials = pd.read_csv(path)
+    return json.loads(trials.loc[trials["val_acc1"].idxmax(), "trial"])
