@@ -7,6 +7,10 @@ Two keys are resolved from earlier results rather than typed in:
 - ``search: NAME`` takes the hyperparameters of the best validation trial of that search;
 - ``epochs_from: EXPERIMENT`` sets ``epochs`` to the median best epoch (chosen on validation)
   of that experiment's runs, for refits on train + validation.
+
+String settings may name earlier runs' checkpoints with placeholders, filled in per run:
+``{checkpoints}`` (the checkpoint folder of full or quick runs, relative to the project root), ``{seed}`` (this run's seed) and
+``{next_seed}`` (the next seed in the experiment's list, cyclically).
 """
 from __future__ import annotations
 
@@ -100,8 +104,26 @@ def run_dir(experiment: str, seed: int, quick: bool) -> Path:
 
 
 def checkpoint_path(experiment: str, seed: int, quick: bool) -> Path:
-    return RUN_SCRATCH / ("quick" if quick else "full") / "checkpoints" / experiment / \
-        f"seed_{seed}.safetensors"
+    return (RUN_SCRATCH / ("quick" if quick else "full") / "checkpoints" / experiment
+            / f"seed_{seed}.safetensors")
+
+
+def fill_placeholders(value, fields: dict):
+    if isinstance(value, str):
+        return value.format(**fields)
+    if isinstance(value, list):
+        return [fill_placeholders(v, fields) for v in value]
+    return value
+
+
+def run_settings(experiment: str, seed: int, quick: bool) -> dict:
+    """The experiment's settings with this run's placeholders filled in."""
+    settings = experiment_settings(experiment, quick)
+    seeds = load_registry()["experiments"][experiment]["seeds"]
+    following = seeds[(seeds.index(seed) + 1) % len(seeds)] if seed in seeds else seed
+    root = (RUN_SCRATCH / ("quick" if quick else "full") / "checkpoints").relative_to(PROJECT_ROOT)
+    fields = {"checkpoints": str(root), "seed": seed, "next_seed": following}
+    return {key: fill_placeholders(value, fields) for key, value in settings.items()}
 
 
 def run_experiment(experiment: str, seed: int, quick: bool = True,
@@ -109,7 +131,7 @@ def run_experiment(experiment: str, seed: int, quick: bool = True,
     """Train one (experiment, seed), save its files, and record it in results/metrics.csv.
 
     Quick runs write only under ``runs/quick`` and never touch the results."""
-    settings = experiment_settings(experiment, quick)
+    settings = run_settings(experiment, seed, quick)
     config = train_config(settings, seed=seed, device=device, num_threads=num_threads)
     result = train(config, load_dataset(), checkpoint=checkpoint_path(experiment, seed, quick))
     out_dir = run_dir(experiment, seed, quick)

@@ -13,8 +13,7 @@ from tqdm import tqdm
 
 from nextloc.data import PROJECT_ROOT
 from nextloc.errors import ConfigError
-from nextloc.experiments import (RUN_SCRATCH, config_hash, experiment_settings, load_registry,
-                                 run_dir)
+from nextloc.experiments import RUN_SCRATCH, config_hash, load_registry, run_dir, run_settings
 
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 BOOK_RUNS = PROJECT_ROOT / "book" / "runs"
@@ -29,7 +28,7 @@ def is_up_to_date(experiment: str, seed: int, quick: bool) -> bool:
     stamp = run_dir(experiment, seed, quick) / "stamp.json"
     if not stamp.is_file() or not notebook_path(experiment, seed, quick).is_file():
         return False
-    expected = config_hash(experiment_settings(experiment, quick), seed)
+    expected = config_hash(run_settings(experiment, seed, quick), seed)
     return json.loads(stamp.read_text()).get("config_hash") == expected
 
 

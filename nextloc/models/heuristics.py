@@ -1,5 +1,7 @@
 """Non-neural references. Each scores every location; ties in the main rule are broken by a
-smaller secondary score (recency, then popularity in train), never left to chance.
+smaller secondary score (the most recent visit, then popularity in train), never left to chance.
+Scores are float64 so that the smallest tie-breaking term still registers on top of the largest
+primary count.
 
 - ``persistent``: the last visited location.
 - ``history_most_frequent``: the location seen most often in the 7-day history.
@@ -15,7 +17,7 @@ import torch
 
 from nextloc.models.base import NextLocationModel, register
 
-PRIMARY, SECONDARY, TIE_BREAK = 1e6, 1e3, 1.0
+PRIMARY, SECONDARY = 1e6, 1e3
 
 
 class CountingModel(NextLocationModel):
@@ -23,34 +25,37 @@ class CountingModel(NextLocationModel):
 
     def __init__(self, num_locations: int, num_users: int):
         super().__init__(num_locations, num_users)
-        self.register_buffer("popularity", torch.zeros(num_locations))
+        self.register_buffer("popularity", torch.zeros(num_locations, dtype=torch.float64))
 
     def fit_statistics(self, train) -> None:
-        counts = np.bincount(train.target, minlength=self.num_locations).astype(np.float32)
+        counts = np.bincount(train.target, minlength=self.num_locations).astype(np.float64)
         self.popularity = torch.from_numpy(counts / (counts.max() + 1.0)).to(self.popularity)
 
-    def history_counts(self, batch, weight: torch.Tensor | None = None) -> torch.Tensor:
-        mask = batch["mask"].float()
-        weight = mask if weight is None else weight * mask
-        scores = torch.zeros(len(batch["user"]), self.num_locations, device=mask.device)
-        return scores.scatter_add_(1, batch["location"], weight)
+    def empty_scores(self, batch) -> torch.Tensor:
+        return torch.zeros(len(batch["user"]), self.num_locations, dtype=torch.float64,
+                           device=batch["user"].device)
 
-    def recency(self, batch) -> torch.Tensor:
-        """Per step: its position / history length, so the latest visit of a tied location wins."""
+    def history_counts(self, batch) -> torch.Tensor:
+        weight = batch["mask"].double()
+        return self.empty_scores(batch).scatter_add_(1, batch["location"], weight)
+
+    def latest_visit(self, batch) -> torch.Tensor:
+        """Per location, (position of its latest visit + 1) / (history length + 1), in (0, 1)."""
         position = torch.arange(batch["location"].shape[1], device=batch["location"].device)
-        return (position[None, :] + 1) / (batch["length"][:, None] + 1)
+        recency = (position[None, :] + 1) / (batch["length"][:, None] + 1.0)
+        recency = recency.double() * batch["mask"]
+        return self.empty_scores(batch).scatter_reduce_(1, batch["location"], recency, "amax")
 
     def tie_break(self, batch) -> torch.Tensor:
-        latest = self.history_counts(batch, self.recency(batch)).clamp(max=1.0)
-        return latest * 1e-3 + self.popularity * 1e-6
+        return self.latest_visit(batch) * 1e-3 + self.popularity * 1e-6
 
 
 @register("persistent")
 class Persistent(CountingModel):
     def forward(self, batch):
         last = batch["location"].gather(1, (batch["length"] - 1)[:, None])
-        scores = torch.zeros(len(last), self.num_locations, device=last.device)
-        return scores.scatter_(1, last, PRIMARY) + self.history_counts(batch) + self.tie_break(batch)
+        return (self.empty_scores(batch).scatter_(1, last, PRIMARY) + self.history_counts(batch)
+                + self.tie_break(batch))
 
 
 @register("history_most_frequent")
@@ -63,11 +68,12 @@ class HistoryMostFrequent(CountingModel):
 class UserMostFrequent(CountingModel):
     def __init__(self, num_locations: int, num_users: int):
         super().__init__(num_locations, num_users)
-        self.register_buffer("user_counts", torch.zeros(num_users + 1, num_locations))
+        self.register_buffer("user_counts", torch.zeros(num_users + 1, num_locations,
+                                                        dtype=torch.float64))
 
     def fit_statistics(self, train) -> None:
         super().fit_statistics(train)
-        counts = np.zeros((self.num_users + 1, self.num_locations), dtype=np.float32)
+        counts = np.zeros((self.num_users + 1, self.num_locations), dtype=np.float64)
         np.add.at(counts, (train.user, train.target), 1.0)
         self.user_counts = torch.from_numpy(counts).to(self.user_counts)
 
@@ -84,14 +90,14 @@ class UserMarkov(CountingModel):
     def __init__(self, num_locations: int, num_users: int):
         super().__init__(num_locations, num_users)
         self.register_buffer("pair_keys", torch.zeros(0, dtype=torch.long))
-        self.register_buffer("pair_counts", torch.zeros(0, num_locations))
+        self.register_buffer("pair_counts", torch.zeros(0, num_locations, dtype=torch.float64))
 
     def fit_statistics(self, train) -> None:
         super().fit_statistics(train)
         previous = train.location[train.offsets[1:] - 1]
         keys = train.user * self.num_locations + previous
         unique_keys, row = np.unique(keys, return_inverse=True)
-        counts = np.zeros((len(unique_keys), self.num_locations), dtype=np.float32)
+        counts = np.zeros((len(unique_keys), self.num_locations), dtype=np.float64)
         np.add.at(counts, (row, train.target), 1.0)
         self.pair_keys = torch.from_numpy(unique_keys).to(self.pair_keys.device)
         self.pair_counts = torch.from_numpy(counts).to(self.pair_counts.device)
@@ -103,5 +109,5 @@ class UserMarkov(CountingModel):
         scores = self.history_counts(batch) * SECONDARY + self.tie_break(batch)
         if len(self.pair_keys) == 0:
             return scores
-        found = (self.pair_keys[row] == keys).float()[:, None]
+        found = (self.pair_keys[row] == keys).double()[:, None]
         return scores + found * self.pair_counts[row] * PRIMARY

@@ -8,7 +8,8 @@ mixes two distributions through a learned gate g:
 where a_j is an attention distribution over history steps j (the pointer, after Vinyals et al.
 2015 and See et al. 2017) and h summarises the history. Each history step is described by its
 location, the user, time of day, weekday, duration, recency (days ago and steps back) and how
-often its location occurs in the window; ``features`` switches these groups on and off, and
+often its location occurs in the window, and (optional group ``transition``) whether it came
+right after a stay at the current place; ``features`` switches these groups on and off, and
 ``copy`` / ``generate`` remove one path for ablations. The generation head shares its weights
 with the location embedding, which keeps the model far under the 500K budget.
 """
@@ -23,7 +24,8 @@ from nextloc.errors import ConfigError
 from nextloc.models.base import NextLocationModel, register
 from nextloc.models.baseline import last_step
 
-FEATURE_GROUPS = ("user", "time", "duration", "recency", "frequency")
+FEATURE_GROUPS = ("user", "time", "duration", "recency", "frequency", "transition")
+DEFAULT_FEATURES = FEATURE_GROUPS[:5]
 MAX_STEPS_BACK = 64
 MINUTES_PER_SLOT = 30
 EPSILON = 1e-9
@@ -38,7 +40,8 @@ def log_bucket(values: torch.Tensor, buckets: int) -> torch.Tensor:
 class PointerModel(NextLocationModel):
     def __init__(self, num_locations: int, num_users: int, dim: int = 96, layers: int = 2,
                  heads: int = 4, feedforward: int = 192, dropout: float = 0.1,
-                 copy: bool = True, generate: bool = True, features: list[str] = FEATURE_GROUPS):
+                 copy: bool = True, generate: bool = True,
+                 features: list[str] = DEFAULT_FEATURES):
         super().__init__(num_locations, num_users)
         unknown = sorted(set(features) - set(FEATURE_GROUPS))
         if unknown or not (copy or generate):
@@ -60,6 +63,7 @@ class PointerModel(NextLocationModel):
             self.recency_bias = nn.Embedding(MAX_STEPS_BACK, 1)
             nn.init.zeros_(self.recency_bias.weight)
         self.frequency = nn.Embedding(16, dim) if "frequency" in self.features else None
+        self.follows_current = nn.Embedding(2, dim) if "transition" in self.features else None
         self.input_norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(dim, heads, feedforward, dropout, batch_first=True,
@@ -92,6 +96,13 @@ class PointerModel(NextLocationModel):
             same = batch["location"][:, :, None] == batch["location"][:, None, :]
             count = (same & batch["mask"][:, None, :]).sum(-1)
             steps = steps + self.frequency(count.clamp(max=15))
+        if self.follows_current is not None:
+            # Did this stay come right after a stay at the current place? Then it is what the
+            # user did next the last time they were here: a first-order transition in the window.
+            previous = torch.nn.functional.pad(batch["location"][:, :-1], (1, 0))
+            current = last_step(batch["location"], batch["length"])
+            follows = (previous == current[:, None]) & batch["mask"]
+            steps = steps + self.follows_current(follows.long())
         return self.dropout(self.input_norm(steps))
 
     def now_context(self, batch) -> torch.Tensor:
