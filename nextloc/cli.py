@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("--previous-day", type=int, default=7)
 
     search = commands.add_parser("search", help="hyperparameter search on validation")
-    search.add_argument("name")
+    search.add_argument("names", nargs="+", help="searches of experiments.yaml, in order")
     search.add_argument("--jobs", type=int, default=2)
 
     run = commands.add_parser("run", help="run experiments with papermill")
@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "search":
             from nextloc.search import run_search
 
-            print(run_search(args.name, jobs=args.jobs).head(10).to_string(index=False))
+            for name in args.names:
+                print(run_search(name, jobs=args.jobs).head(10).to_string(index=False))
         elif args.command == "run":
             from nextloc.runner import run_all
 

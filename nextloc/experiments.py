@@ -37,10 +37,11 @@ METRICS_COLUMNS = ["experiment", "model", "seed", "n_params", "best_epoch", "val
                    "test_acc1", "test_acc5", "test_acc10", "test_mrr", "test_ndcg10", "test_f1",
                    "train_seconds", "device"]
 EXPERIMENT_KEYS = {"model", "seeds", "search", "epochs_from", "notebook", "description",
-                   "model_options", "seed_report_acc1"}
+                   "model_options", "seed_report_acc1", "seed_report_by_seed"}
 
 
-def load_registry(path: Path = REGISTRY_FILE) -> dict:
+def load_registry(path: Path | None = None) -> dict:
+    path = path or REGISTRY_FILE
     if not path.is_file():
         raise ConfigError(f"{path}: experiment registry not found.")
     return yaml.safe_load(path.read_text())
@@ -81,7 +82,8 @@ def experiment_settings(name: str, quick: bool = False) -> dict:
     spec = dict(experiments[name])
     settings = {k: v for k, v in spec.items() if k not in {"seeds", "search", "epochs_from",
                                                           "notebook", "description",
-                                                          "seed_report_acc1"}}
+                                                          "seed_report_acc1",
+                                                          "seed_report_by_seed"}}
     if "search" in spec:
         settings = {**best_point(spec["search"]), **settings}
     if "epochs_from" in spec and not quick:
@@ -143,15 +145,17 @@ def run_experiment(experiment: str, seed: int, quick: bool = True,
     return result
 
 
-def read_metrics(path: Path = METRICS_FILE) -> pd.DataFrame:
+def read_metrics(path: Path | None = None) -> pd.DataFrame:
+    path = path or METRICS_FILE
     if not path.is_file():
         return pd.DataFrame(columns=METRICS_COLUMNS)
     return pd.read_csv(path)
 
 
-def record_metrics(row: dict, path: Path = METRICS_FILE) -> None:
+def record_metrics(row: dict, path: Path | None = None) -> None:
     """Insert or replace the (experiment, seed) row; a lock keeps parallel runs from racing,
     and the table is written to a temporary file and renamed."""
+    path = path or METRICS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(".metrics.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)

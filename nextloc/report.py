@@ -65,6 +65,88 @@ def write(name: str, text: str) -> Path:
     return path
 
 
+def seed_comparison(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Each experiment the seed report ran: its single-run figure against our seeds."""
+    rows = []
+    for name, spec in load_registry()["experiments"].items():
+        runs = metrics.loc[metrics["experiment"] == name, "test_acc1"] * 100
+        figure = spec.get("seed_report_acc1")
+        if figure is None or runs.empty:
+            continue
+        figure *= 100
+        mean, std = runs.mean(), runs.std(ddof=1)
+        if runs.min() <= figure <= runs.max():
+            where = "inside the range of our seeds"
+        else:
+            where = f"{'above' if figure > runs.max() else 'below'} all {len(runs)} of our seeds"
+        rows.append({"experiment": name, "seed report Acc@1 %": f"{figure:.2f}",
+                     "ours, mean ± std %": mean_std(runs / 100),
+                     "ours, min–max %": f"{runs.min():.2f}–{runs.max():.2f}",
+                     "difference / our std": f"{(figure - mean) / std:+.1f}" if std > 0 else "–",
+                     "the seed's figure is": where})
+    return pd.DataFrame(rows)
+
+
+def same_seed_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Our runs beside the seed report's runs with the same seed, where it names seeds."""
+    rows = []
+    for name, spec in load_registry()["experiments"].items():
+        for seed, figure in spec.get("seed_report_by_seed", {}).items():
+            ours = metrics[(metrics["experiment"] == name) & (metrics["seed"] == seed)]
+            if not ours.empty:
+                rows.append({"experiment": name, "seed": seed,
+                             "seed report test Acc@1 %": f"{100 * figure:.2f}",
+                             "ours %": f"{100 * ours['test_acc1'].iloc[0]:.2f}",
+                             "ours, best epoch": int(ours["best_epoch"].iloc[0])})
+    return pd.DataFrame(rows)
+
+
+def verdict(runs: pd.Series, reference: pd.Series, expected: str) -> tuple[str, str]:
+    """Compare test Acc@1 of two experiments against the claim that the first is ``expected``
+    ('better' or 'worse') than the second. A difference within the larger of the two seed
+    standard deviations is not told apart from seed noise."""
+    difference = 100 * (runs.mean() - reference.mean())
+    spread = 100 * max(runs.std(ddof=1), reference.std(ddof=1))
+    summary = f"{difference:+.2f} (spread {spread:.2f})"
+    if abs(difference) <= spread:
+        return summary, "not distinguishable from seed noise"
+    observed = "better" if difference > 0 else "worse"
+    return summary, "confirmed" if observed == expected else "refuted"
+
+
+def claims_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """A verdict for each seed-report claim of ``experiments.yaml`` whose runs exist."""
+    rows = []
+    for claim in load_registry().get("claims", []):
+        runs = metrics.loc[metrics["experiment"] == claim["experiment"], "test_acc1"]
+        reference = metrics.loc[metrics["experiment"] == claim["versus"], "test_acc1"]
+        if len(runs) < 2 or len(reference) < 2:
+            continue
+        difference, outcome = verdict(runs, reference, claim["expected"])
+        rows.append({"seed report claim": claim["claim"],
+                     "test": f"`{claim['experiment']}` {claim['expected']} than "
+                             f"`{claim['versus']}`",
+                     "Acc@1 difference, points": difference, "verdict": outcome})
+    return pd.DataFrame(rows)
+
+
+def published_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Quoted published figures beside the seed report and our headline experiments."""
+    registry = load_registry()
+    rows = [{"method": item["method"], "test Acc@1 %": item["acc1"],
+             "source": f"{{cite}}`{item['source']}`" if item["source"] else "project brief"}
+            for item in registry.get("published", [])]
+    rows.append({"method": "seed report, best single run (baseline)",
+                 "test Acc@1 %": f"{100 * registry['experiments']['baseline']['seed_report_acc1']:.2f}",
+                 "source": "seed report"})
+    for name in registry.get("tables", {}).get("headline", []):
+        runs = metrics.loc[metrics["experiment"] == name, "test_acc1"]
+        if not runs.empty:
+            rows.append({"method": f"`{name}` ({len(runs)} runs)",
+                         "test Acc@1 %": mean_std(runs), "source": "this report"})
+    return pd.DataFrame(rows)
+
+
 def write_tables() -> list[Path]:
     """All generated tables: every experiment, then one table per chapter group."""
     metrics = read_metrics()
@@ -79,9 +161,15 @@ def write_tables() -> list[Path]:
     for group, names in load_registry().get("tables", {}).items():
         part = summary[summary["experiment"].isin(names)]
         paths.append(write(f"results_{group}", markdown_table(part) + "\n" + note))
-    search_file = RESULTS_DIR / "search" / "pointer.csv"
-    if search_file.is_file():
+    for name, table in {"claims": claims_table(metrics), "published": published_table(metrics),
+                        "baseline_notes": same_seed_table(metrics)}.items():
+        if not table.empty:
+            paths.append(write(name, markdown_table(table)))
+    comparison = seed_comparison(metrics)
+    if not comparison.empty:
+        paths.append(write("seed_comparison", markdown_table(comparison)))
+    for search_file in sorted((RESULTS_DIR / "search").glob("*.csv")):
         trials = pd.read_csv(search_file).sort_values("val_acc1", ascending=False)
         trials = trials.drop(columns=["trial"]).round(4)
-        paths.append(write("search_pointer", markdown_table(trials)))
+        paths.append(write(f"search_{search_file.stem}", markdown_table(trials)))
     return paths

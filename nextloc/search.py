@@ -3,7 +3,9 @@
 The space, the number of trials and the sampling seed come from ``experiments.yaml``
 (``searches:``); every trial is appended to ``results/search/<name>.csv`` as it finishes, so an
 interrupted search resumes where it stopped, and the best trial by validation Acc@1 is the
-configuration the experiments use.
+configuration the experiments use. A search may start from another search's best point
+(``base_search``) and score each trial as the mean over several training seeds (``seeds``),
+for decisions finer than the spread between seeds.
 """
 from __future__ import annotations
 
@@ -35,15 +37,28 @@ def sample_trials(space: dict[str, list], trials: int, seed: int) -> list[dict]:
     return drawn
 
 
-def _run_trial(base: dict, point: dict) -> dict:
+def _run_trial(base: dict, point: dict, seeds: list[int]) -> dict:
     from nextloc.data import load_dataset
     from nextloc.train import train
 
-    config = train_config({**base, **point}, num_threads=1)
-    result = train(config, load_dataset(), progress=False, evaluate_test=False)
-    return {"trial": json.dumps(point, sort_keys=True), **point, "n_params": result.n_params,
-            "best_epoch": result.best_epoch, "val_acc1": result.val["acc1"],
-            "val_mrr": result.val["mrr"], "train_seconds": round(result.train_seconds, 1)}
+    data = load_dataset()
+    results = [train(train_config({**base, **point}, seed=seed, num_threads=1), data,
+                     progress=False, evaluate_test=False) for seed in seeds]
+    mean = lambda values: sum(values) / len(values)  # noqa: E731
+    return {"trial": json.dumps(point, sort_keys=True), **point, "seeds": len(seeds),
+            "n_params": results[0].n_params,
+            "best_epoch": mean([r.best_epoch for r in results]),
+            "val_acc1": mean([r.val["acc1"] for r in results]),
+            "val_mrr": mean([r.val["mrr"] for r in results]),
+            "train_seconds": round(mean([r.train_seconds for r in results]), 1)}
+
+
+def search_spec(name: str) -> dict:
+    searches = load_registry().get("searches", {})
+    if name not in searches:
+        raise ConfigError(f"unknown search '{name}'; defined in experiments.yaml: "
+                          f"{sorted(searches)}")
+    return searches[name]
 
 
 def results_path(name: str) -> Path:
@@ -51,18 +66,16 @@ def results_path(name: str) -> Path:
 
 
 def run_search(name: str, jobs: int = 2) -> pd.DataFrame:
-    searches = load_registry().get("searches", {})
-    if name not in searches:
-        raise ConfigError(f"unknown search '{name}'; defined in experiments.yaml: "
-                          f"{sorted(searches)}")
-    spec = searches[name]
+    spec = search_spec(name)
+    base = {**(best_point(spec["base_search"]) if "base_search" in spec else {}), **spec["base"]}
+    seeds = spec.get("seeds", [spec["seed"]])
     path = results_path(name)
     done = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["trial"])
     points = [p for p in sample_trials(spec["space"], spec["trials"], spec["seed"])
               if json.dumps(p, sort_keys=True) not in set(done["trial"])]
     path.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_run_trial, spec["base"], point) for point in points]
+        futures = [pool.submit(_run_trial, base, point, seeds) for point in points]
         for future in tqdm(futures, desc=f"search {name}", disable=not points):
             done = pd.concat([done, pd.DataFrame([future.result()])], ignore_index=True)
             tmp = path.with_name(f".{path.name}.tmp")
@@ -72,10 +85,14 @@ def run_search(name: str, jobs: int = 2) -> pd.DataFrame:
 
 
 def best_point(name: str) -> dict:
-    """The hyperparameters of the search's best trial by validation Acc@1."""
+    """The hyperparameters of the search's best trial by validation Acc@1 (on top of its base
+    search's best point, if it has one)."""
+    spec = search_spec(name)
+    inherited = best_point(spec["base_search"]) if "base_search" in spec else {}
     path = results_path(name)
     if not path.is_file():
         raise ConfigError(f"search '{name}' has no results yet ({path}); run "
                           f"`nextloc search {name}` first.")
     trials = pd.read_csv(path)
-    return json.loads(trials.loc[trials["val_acc1"].idxmax(), "trial"])
+    best = json.loads(trials.loc[trials["val_acc1"].idxmax(), "trial"])
+    return {**inherited, **spec["base"], **best}

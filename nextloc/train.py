@@ -135,8 +135,8 @@ class RunResult:
         _atomic_write(out_dir / "metrics.json", lambda p: p.write_text(json.dumps(summary, indent=1)))
         _atomic_write(out_dir / "config.json",
                       lambda p: p.write_text(json.dumps(self.config, indent=1, sort_keys=True)))
-        _atomic_write(out_dir / "history.csv",
-                      lambda p: pd.DataFrame(self.history).to_csv(p, index=False))
+        history = pd.DataFrame(self.history, columns=None if self.history else ["epoch"])
+        _atomic_write(out_dir / "history.csv", lambda p: history.to_csv(p, index=False))
         _atomic_write(out_dir / "test_predictions.csv.gz",
                       lambda p: self.test_predictions.to_csv(p, index=False, compression="gzip"))
 
