@@ -15,6 +15,7 @@ String settings may name earlier runs' checkpoints with placeholders, filled in 
 from __future__ import annotations
 
 import fcntl
+import math
 import hashlib
 import json
 import os
@@ -68,7 +69,7 @@ def median_best_epoch(experiment: str) -> int:
     if runs.empty:
         raise ConfigError(f"epochs_from: no runs of '{experiment}' in {METRICS_FILE} yet; run "
                           f"`nextloc run {experiment}` first.")
-    return int(runs["best_epoch"].median())
+    return int(math.floor(runs["best_epoch"].median() + 0.5))  # half up: 5.5 -> 6
 
 
 def experiment_settings(name: str, quick: bool = False) -> dict:

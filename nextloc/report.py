@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from nextloc.data import PROJECT_ROOT
@@ -106,7 +107,7 @@ def verdict(runs: pd.Series, reference: pd.Series, expected: str) -> tuple[str, 
     ('better' or 'worse') than the second. A difference within the larger of the two seed
     standard deviations is not told apart from seed noise."""
     difference = 100 * (runs.mean() - reference.mean())
-    spread = 100 * max(runs.std(ddof=1), reference.std(ddof=1))
+    spread = 100 * np.nanmax([runs.std(ddof=1), reference.std(ddof=1)])
     summary = f"{difference:+.2f} (spread {spread:.2f})"
     if abs(difference) <= spread:
         return summary, "not distinguishable from seed noise"

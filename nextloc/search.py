@@ -26,7 +26,10 @@ def sample_trials(space: dict[str, list], trials: int, seed: int) -> list[dict]:
     rng = random.Random(seed)
     drawn, seen = [], set()
     grid_size = 1
-    for values in space.values():
+    for name, values in space.items():
+        distinct = {json.dumps(v, sort_keys=True) for v in values}
+        if len(distinct) != len(values) or not values:
+            raise ConfigError(f"search space '{name}' must list distinct values; got {values}")
         grid_size *= len(values)
     while len(drawn) < min(trials, grid_size):
         point = {name: rng.choice(values) for name, values in space.items()}

@@ -1,0 +1,61 @@
+"""The command line: what it prints, and bad input ending in one error line and exit code 2."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+import nextloc.experiments
+import nextloc.runner
+from nextloc.cli import main
+from nextloc.data import STAYPOINTS_FILE, default_data_dir
+
+
+def test_data_summary_json_on_the_real_data(tmp_path, monkeypatch, capsys):
+    if not default_data_dir().is_dir():
+        pytest.skip(f"real Geolife data not found at {default_data_dir()}; set NEXTLOC_DATA to "
+                    f"the folder holding {STAYPOINTS_FILE} to run this test")
+    monkeypatch.setenv("NEXTLOC_CACHE", str(tmp_path / "cache"))
+    assert main(["data", "summary", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"train": 7424, "validation": 3334, "test": 3502,
+                               "num_classes": 1187, "num_users": 45}
+    assert err == ""
+
+
+def test_missing_data_folder_is_one_error_line_and_exit_code_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NEXTLOC_DATA", str(tmp_path / "nowhere"))
+    assert main(["data", "summary", "--json"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("nextloc: error:")
+    assert "NEXTLOC_DATA" in lines[0] and "nowhere" in lines[0]
+
+
+@pytest.fixture
+def no_notebooks(tmp_path, monkeypatch):
+    """A temporary registry, and notebook execution that fails the test if it is ever reached."""
+    path = tmp_path / "experiments.yaml"
+    path.write_text(yaml.safe_dump({"experiments": {
+        "known": {"model": "persistent", "seeds": [42]}}}))
+    monkeypatch.setattr(nextloc.experiments, "REGISTRY_FILE", path)
+
+    def forbidden(*args, **kwargs):
+        pytest.fail("a notebook was executed")
+
+    monkeypatch.setattr(nextloc.runner, "execute", forbidden)
+    monkeypatch.setattr(nextloc.runner.papermill, "execute_notebook", forbidden)
+
+
+@pytest.mark.parametrize("names", [["no_such_experiment"], ["known", "no_such_experiment"]])
+def test_run_of_an_unknown_experiment_fails_before_running_anything(no_notebooks, capsys, names):
+    assert main(["run", *names, "--quick"]) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("nextloc: error:")
+    assert "no_such_experiment" in lines[0]
+    assert out == ""
