@@ -115,6 +115,38 @@ def verdict(runs: pd.Series, reference: pd.Series, expected: str) -> tuple[str, 
     return summary, "confirmed" if observed == expected else "refuted"
 
 
+def ablation_deltas(metrics: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """Each ablation against the first experiment of the group (the full model), test Acc@1."""
+    reference = metrics.loc[metrics["experiment"] == names[0], "test_acc1"]
+    rows = []
+    for name in names[1:]:
+        runs = metrics.loc[metrics["experiment"] == name, "test_acc1"]
+        if len(runs) < 2 or len(reference) < 2:
+            continue
+        difference = 100 * (runs.mean() - reference.mean())
+        spread = 100 * np.nanmax([runs.std(ddof=1), reference.std(ddof=1)])
+        rows.append({"ablation": f"`{name}`", "seeds": len(runs),
+                     "test Acc@1 %": mean_std(runs),
+                     f"change vs `{names[0]}`, points": f"{difference:+.2f}",
+                     "beyond the seed spread?": "yes" if abs(difference) > spread else
+                     f"no (spread {spread:.2f})"})
+    return pd.DataFrame(rows)
+
+
+def targets_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The issue's targets (``targets:`` in experiments.yaml) against the measured means."""
+    rows = []
+    for target in load_registry().get("targets", []):
+        runs = metrics.loc[metrics["experiment"] == target["experiment"], target["metric"]]
+        if runs.empty:
+            continue
+        rows.append({"experiment": f"`{target['experiment']}`", "seeds": len(runs),
+                     "metric": target["metric"], "mean ± std %": mean_std(runs),
+                     "target %": f">= {100 * target['at_least']:.0f}",
+                     "met": "yes" if runs.mean() >= target["at_least"] else "no"})
+    return pd.DataFrame(rows)
+
+
 def claims_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """A verdict for each seed-report claim of ``experiments.yaml`` whose runs exist."""
     rows = []
@@ -162,8 +194,13 @@ def write_tables() -> list[Path]:
     for group, names in load_registry().get("tables", {}).items():
         part = summary[summary["experiment"].isin(names)]
         paths.append(write(f"results_{group}", markdown_table(part) + "\n" + note))
+        if group.endswith("_ablation"):
+            deltas = ablation_deltas(metrics, names)
+            paths.append(write(f"deltas_{group}", markdown_table(deltas) if not deltas.empty
+                               else "No ablation runs yet.\n"))
     for name, table in {"claims": claims_table(metrics), "published": published_table(metrics),
-                        "baseline_notes": same_seed_table(metrics)}.items():
+                        "baseline_notes": same_seed_table(metrics),
+                        "targets": targets_table(metrics)}.items():
         if not table.empty:
             paths.append(write(name, markdown_table(table)))
     comparison = seed_comparison(metrics)
