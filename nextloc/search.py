@@ -5,7 +5,9 @@ The space, the number of trials and the sampling seed come from ``experiments.ya
 interrupted search resumes where it stopped, and the best trial by validation Acc@1 is the
 configuration the experiments use. A search may start from another search's best point
 (``base_search``) and score each trial as the mean over several training seeds (``seeds``),
-for decisions finer than the spread between seeds.
+for decisions finer than the spread between seeds; such a child search may list explicit
+``points`` instead of a ``space``, and its best trial replaces the base search's best point only
+if it scores higher on validation.
 """
 from __future__ import annotations
 
@@ -74,8 +76,9 @@ def run_search(name: str, jobs: int = 2) -> pd.DataFrame:
     seeds = spec.get("seeds", [spec["seed"]])
     path = results_path(name)
     done = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["trial"])
-    points = [p for p in sample_trials(spec["space"], spec["trials"], spec["seed"])
-              if json.dumps(p, sort_keys=True) not in set(done["trial"])]
+    candidates = (spec["points"] if "points" in spec else
+                  sample_trials(spec["space"], spec["trials"], spec["seed"]))
+    points = [p for p in candidates if json.dumps(p, sort_keys=True) not in set(done["trial"])]
     path.parent.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         futures = [pool.submit(_run_trial, base, point, seeds) for point in points]
@@ -87,15 +90,22 @@ def run_search(name: str, jobs: int = 2) -> pd.DataFrame:
     return done.sort_values("val_acc1", ascending=False)
 
 
-def best_point(name: str) -> dict:
-    """The hyperparameters of the search's best trial by validation Acc@1 (on top of its base
-    search's best point, if it has one)."""
-    spec = search_spec(name)
-    inherited = best_point(spec["base_search"]) if "base_search" in spec else {}
+def best_trial(name: str) -> pd.Series:
     path = results_path(name)
     if not path.is_file():
         raise ConfigError(f"search '{name}' has no results yet ({path}); run "
                           f"`nextloc search {name}` first.")
     trials = pd.read_csv(path)
-    best = json.loads(trials.loc[trials["val_acc1"].idxmax(), "trial"])
-    return {**inherited, **spec["base"], **best}
+    return trials.loc[trials["val_acc1"].idxmax()]
+
+
+def best_point(name: str) -> dict:
+    """The hyperparameters of the search's best trial by validation Acc@1, on top of its base
+    search's best point, if it has one. A child search whose best trial does not beat the base
+    search's best keeps the base's point."""
+    spec = search_spec(name)
+    inherited = best_point(spec["base_search"]) if "base_search" in spec else {}
+    best = best_trial(name)
+    if "base_search" in spec and best["val_acc1"] <= best_trial(spec["base_search"])["val_acc1"]:
+        return inherited
+    return {**inherited, **spec["base"], **json.loads(best["trial"])}

@@ -116,3 +116,9 @@ def test_unknown_search(searches):
         best_point("no_such")
     with pytest.raises(ConfigError, match="unknown search 'no_such'"):
         search_spec("no_such")
+
+
+def test_a_child_search_that_does_not_beat_its_base_keeps_the_base_point(searches):
+    write_trials(searches, "parent", PARENT_TRIALS)
+    write_trials(searches, "child", [(point, 0.44) for point, _ in CHILD_TRIALS])
+    assert best_point("child") == best_point("parent")
