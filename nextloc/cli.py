@@ -1,5 +1,5 @@
 """Command line: ``nextloc data summary --json``, ``nextloc search``, ``nextloc run``,
-``nextloc tables``."""
+``nextloc tables``, ``nextloc archive``."""
 from __future__ import annotations
 
 import argparse
@@ -31,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("tables", help="write the book's tables from results/metrics.csv")
 
+    archive = commands.add_parser("archive", help="move an experiment's runs to "
+                                  "results/superseded/LABEL before its configuration changes")
+    archive.add_argument("experiment")
+    archive.add_argument("--as", dest="label", required=True)
+
     args = parser.parse_args(argv)
     try:
         if args.command == "data":
@@ -49,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
 
             run_all(args.names, quick=args.quick, jobs=args.jobs, seeds=args.seeds,
                     force=args.force)
+        elif args.command == "archive":
+            from nextloc.experiments import archive_runs
+
+            print(archive_runs(args.experiment, args.label))
         elif args.command == "tables":
             from nextloc.report import write_tables
 

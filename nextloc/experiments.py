@@ -146,6 +146,38 @@ def run_experiment(experiment: str, seed: int, quick: bool = True,
     return result
 
 
+SUPERSEDED_DIR = RESULTS_DIR / "superseded"
+
+
+def archive_runs(experiment: str, label: str) -> Path:
+    """Move an experiment's finished runs out of the live results, before a changed configuration
+    replaces them: its rows of metrics.csv and its run folders go to results/superseded/<label>/,
+    where the book still reports them. Tested configurations are never silently overwritten."""
+    import shutil
+
+    target = SUPERSEDED_DIR / label
+    if target.exists():
+        raise ConfigError(f"{target} exists already; choose another label.")
+    table = read_metrics()
+    rows = table[table["experiment"] == experiment]
+    if rows.empty:
+        raise ConfigError(f"no runs of '{experiment}' in {METRICS_FILE} to archive.")
+    target.mkdir(parents=True)
+    rows.to_csv(target / "metrics.csv", index=False)
+    shutil.move(str(RESULTS_DIR / "runs" / experiment), str(target / "runs"))
+    notebooks = PROJECT_ROOT / "book" / "runs" / experiment
+    if notebooks.is_dir():
+        shutil.move(str(notebooks), str(target / "notebooks"))
+    with open(METRICS_FILE.with_name(".metrics.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        remaining = read_metrics()
+        remaining = remaining[remaining["experiment"] != experiment]
+        tmp = METRICS_FILE.with_name(f".{METRICS_FILE.name}.tmp")
+        remaining.to_csv(tmp, index=False)
+        os.replace(tmp, METRICS_FILE)
+    return target
+
+
 def read_metrics(path: Path | None = None) -> pd.DataFrame:
     path = path or METRICS_FILE
     if not path.is_file():

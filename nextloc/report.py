@@ -180,6 +180,20 @@ def published_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def superseded_table() -> pd.DataFrame:
+    """Runs archived by ``nextloc archive`` when a later validation step changed the config."""
+    rows = []
+    for folder in sorted((RESULTS_DIR / "superseded").glob("*")):
+        runs = pd.read_csv(folder / "metrics.csv")
+        rows.append({"archived as": folder.name, "experiment": runs["experiment"].iloc[0],
+                     "seeds": len(runs), "parameters": f"{int(runs['n_params'].iloc[0]):,}",
+                     "val Acc@1 %": mean_std(runs["val_acc1"]),
+                     "test Acc@1 %": mean_std(runs["test_acc1"]),
+                     "test Acc@5 %": mean_std(runs["test_acc5"]),
+                     "best epoch": f"{runs['best_epoch'].median():.0f}"})
+    return pd.DataFrame(rows)
+
+
 def write_tables() -> list[Path]:
     """All generated tables: every experiment, then one table per chapter group."""
     metrics = read_metrics()
@@ -200,9 +214,9 @@ def write_tables() -> list[Path]:
                                else "No ablation runs yet.\n"))
     for name, table in {"claims": claims_table(metrics), "published": published_table(metrics),
                         "baseline_notes": same_seed_table(metrics),
-                        "targets": targets_table(metrics)}.items():
-        if not table.empty:
-            paths.append(write(name, markdown_table(table)))
+                        "targets": targets_table(metrics),
+                        "superseded": superseded_table()}.items():
+        paths.append(write(name, markdown_table(table) if not table.empty else "No runs yet.\n"))
     comparison = seed_comparison(metrics)
     if not comparison.empty:
         paths.append(write("seed_comparison", markdown_table(comparison)))

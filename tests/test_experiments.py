@@ -211,3 +211,26 @@ def test_config_hash_changes_with_the_seed():
 ])
 def test_config_hash_changes_with_any_setting(change):
     assert config_hash({**SETTINGS, **change}, 42) != config_hash(SETTINGS, 42)
+
+
+def test_archive_moves_runs_and_rows_out_of_the_live_results(tmp_path, monkeypatch):
+    results = tmp_path / "results"
+    monkeypatch.setattr(nextloc.experiments, "RESULTS_DIR", results)
+    monkeypatch.setattr(nextloc.experiments, "METRICS_FILE", results / "metrics.csv")
+    monkeypatch.setattr(nextloc.experiments, "SUPERSEDED_DIR", results / "superseded")
+    monkeypatch.setattr(nextloc.experiments, "PROJECT_ROOT", tmp_path)
+    for experiment in ("old", "other"):
+        record_metrics({"experiment": experiment, "seed": 1, "model": "m", "test_acc1": 0.5})
+        (results / "runs" / experiment / "seed_1").mkdir(parents=True)
+    (tmp_path / "book" / "runs" / "old").mkdir(parents=True)
+
+    target = nextloc.experiments.archive_runs("old", "old_v1")
+
+    assert list(read_metrics()["experiment"]) == ["other"]
+    assert list(pd.read_csv(target / "metrics.csv")["experiment"]) == ["old"]
+    assert (target / "runs" / "seed_1").is_dir() and (target / "notebooks").is_dir()
+    assert not (results / "runs" / "old").exists()
+    with pytest.raises(ConfigError, match="exists already"):
+        nextloc.experiments.archive_runs("other", "old_v1")
+    with pytest.raises(ConfigError, match="no runs of 'missing'"):
+        nextloc.experiments.archive_runs("missing", "new_label")
