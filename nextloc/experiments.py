@@ -37,8 +37,9 @@ QUICK_SETTINGS = {"epochs": 2, "max_batches": 8, "warmup_epochs": 1}
 METRICS_COLUMNS = ["experiment", "model", "seed", "n_params", "best_epoch", "val_acc1",
                    "test_acc1", "test_acc5", "test_acc10", "test_mrr", "test_ndcg10", "test_f1",
                    "train_seconds", "device"]
-EXPERIMENT_KEYS = {"model", "seeds", "search", "epochs_from", "notebook", "description",
-                   "model_options", "seed_report_acc1", "seed_report_by_seed"}
+# Keys of an experiment that describe or resolve it rather than set a training option.
+METADATA_KEYS = frozenset({"seeds", "search", "epochs_from", "notebook", "description",
+                           "seed_report_acc1", "seed_report_by_seed"})
 
 
 def load_registry(path: Path | None = None) -> dict:
@@ -57,7 +58,7 @@ def train_config(settings: dict, **overrides) -> TrainConfig:
             options[key.removeprefix("model.")] = value
         elif key in known and key != "model_options":
             config[key] = value
-        elif key not in EXPERIMENT_KEYS:
+        elif key not in METADATA_KEYS | {"model_options"}:
             raise ConfigError(f"unknown setting '{key}'; training settings are {sorted(known)}, "
                               f"model options are written 'model.<option>'.")
     return TrainConfig(**config, model_options=options)
@@ -81,10 +82,7 @@ def experiment_settings(name: str, quick: bool = False) -> dict:
         raise ConfigError(f"unknown experiment '{name}'; experiments.yaml defines "
                           f"{sorted(experiments)}")
     spec = dict(experiments[name])
-    settings = {k: v for k, v in spec.items() if k not in {"seeds", "search", "epochs_from",
-                                                          "notebook", "description",
-                                                          "seed_report_acc1",
-                                                          "seed_report_by_seed"}}
+    settings = {k: v for k, v in spec.items() if k not in METADATA_KEYS}
     if "search" in spec:
         settings = {**best_point(spec["search"]), **settings}
     if "epochs_from" in spec and not quick:

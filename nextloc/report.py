@@ -194,6 +194,17 @@ def superseded_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def pending_table(metrics: pd.DataFrame) -> pd.DataFrame:
+    """Registry experiments with fewer finished runs than listed seeds."""
+    rows = []
+    for name, spec in load_registry()["experiments"].items():
+        done = int((metrics["experiment"] == name).sum())
+        if done < len(spec["seeds"]):
+            rows.append({"experiment": f"`{name}`", "finished runs": done,
+                         "seeds listed": len(spec["seeds"])})
+    return pd.DataFrame(rows)
+
+
 def write_tables() -> list[Path]:
     """All generated tables: every experiment, then one table per chapter group."""
     metrics = read_metrics()
@@ -217,6 +228,9 @@ def write_tables() -> list[Path]:
                         "targets": targets_table(metrics),
                         "superseded": superseded_table()}.items():
         paths.append(write(name, markdown_table(table) if not table.empty else "No runs yet.\n"))
+    pending = pending_table(metrics)
+    paths.append(write("pending", markdown_table(pending) if not pending.empty else
+                       "Every experiment of `experiments.yaml` has all its runs.\n"))
     comparison = seed_comparison(metrics)
     if not comparison.empty:
         paths.append(write("seed_comparison", markdown_table(comparison)))
