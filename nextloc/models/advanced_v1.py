@@ -23,7 +23,8 @@ import torch
 from torch import nn
 
 from nextloc.models.base import NextLocationModel, register
-from nextloc.models.baseline import last_step, sinusoidal_positions
+from nextloc.models.baseline import (encode_causally, last_step, pre_norm_encoder,
+                                     sinusoidal_positions)
 from nextloc.models.losses import focal_nll
 
 MINUTES_PER_DAY = 1440
@@ -56,9 +57,7 @@ class AdvancedV1(NextLocationModel):
                                   nn.GELU(), nn.Linear(time_hidden, dim))
         self.register_buffer("positions", sinusoidal_positions(512, dim), persistent=False)
         self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(dim, heads, feedforward, dropout, batch_first=True,
-                                           norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.encoder = pre_norm_encoder(dim, layers, heads, feedforward, dropout)
         self.norm = nn.LayerNorm(dim)
         self.classifier = nn.Linear(dim, num_locations)
 
@@ -68,11 +67,7 @@ class AdvancedV1(NextLocationModel):
                                       self.week_harmonics)
         steps = (self.location(batch["location"]) + self.user(batch["user"])[:, None]
                  + self.time(cyclic) + self.positions[: batch["location"].shape[1]])
-        length = batch["location"].shape[1]
-        causal = torch.triu(torch.ones(length, length, dtype=torch.bool,
-                                       device=steps.device), diagonal=1)
-        hidden = self.encoder(self.dropout(steps), mask=causal,
-                              src_key_padding_mask=~batch["mask"])
+        hidden = encode_causally(self.encoder, self.dropout(steps), batch["mask"])
         return self.norm(last_step(hidden, batch["length"]))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

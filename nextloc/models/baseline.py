@@ -24,6 +24,21 @@ def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
     return table
 
 
+def pre_norm_encoder(dim: int, layers: int, heads: int, feedforward: int,
+                     dropout: float) -> nn.TransformerEncoder:
+    layer = nn.TransformerEncoderLayer(dim, heads, feedforward, dropout, batch_first=True,
+                                       norm_first=True)
+    return nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+
+
+def encode_causally(encoder: nn.TransformerEncoder, steps: torch.Tensor,
+                    mask: torch.Tensor) -> torch.Tensor:
+    """Run ``encoder`` over right-padded [B, L, D] steps, each step seeing only earlier ones."""
+    width = steps.shape[1]
+    causal = torch.triu(torch.ones(width, width, dtype=torch.bool, device=steps.device), 1)
+    return encoder(steps, mask=causal, src_key_padding_mask=~mask)
+
+
 def last_step(sequence: torch.Tensor, length: torch.Tensor) -> torch.Tensor:
     """The vector at each sample's last real step of a right-padded [B, L, D] sequence."""
     return sequence[torch.arange(len(length), device=sequence.device), length - 1]
@@ -40,9 +55,7 @@ class BaselineTransformer(NextLocationModel):
         self.weekday = nn.Embedding(7, dim)
         self.register_buffer("positions", sinusoidal_positions(512, dim), persistent=False)
         self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(dim, heads, feedforward, dropout, batch_first=True,
-                                           norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.encoder = pre_norm_encoder(dim, layers, heads, feedforward, dropout)
         self.norm = nn.LayerNorm(dim)
         self.classifier = nn.Linear(dim, num_locations)
 
@@ -51,11 +64,7 @@ class BaselineTransformer(NextLocationModel):
         steps = (self.location(batch["location"]) + self.user(batch["user"])[:, None]
                  + self.hour(batch["start_min"] // 60) + self.weekday(batch["weekday"])
                  + self.positions[: batch["location"].shape[1]])
-        length = batch["location"].shape[1]
-        causal = torch.triu(torch.ones(length, length, dtype=torch.bool,
-                                       device=steps.device), diagonal=1)
-        hidden = self.encoder(self.dropout(steps), mask=causal,
-                              src_key_padding_mask=~batch["mask"])
+        hidden = encode_causally(self.encoder, self.dropout(steps), batch["mask"])
         return self.norm(last_step(hidden, batch["length"]))
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

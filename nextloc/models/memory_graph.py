@@ -37,7 +37,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from nextloc.models.base import NextLocationModel, register
-from nextloc.models.baseline import last_step, sinusoidal_positions
+from nextloc.models.baseline import (encode_causally, last_step, pre_norm_encoder,
+                                     sinusoidal_positions)
 
 EPSILON = 1e-9
 
@@ -77,9 +78,7 @@ class MemoryGraph(NextLocationModel):
         self.weekday = nn.Embedding(7, dim)
         self.register_buffer("positions", sinusoidal_positions(512, dim), persistent=False)
         self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(dim, heads, feedforward, dropout, batch_first=True,
-                                           norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.encoder = pre_norm_encoder(dim, layers, heads, feedforward, dropout)
         self.norm = nn.LayerNorm(dim)
         self.classifier = nn.Linear(dim, num_locations)
         if use_graph:
@@ -123,10 +122,7 @@ class MemoryGraph(NextLocationModel):
         steps = (F.embedding(location, self.location_table()) + self.user(batch["user"])[:, None]
                  + self.hour(batch["start_min"] // 60) + self.weekday(batch["weekday"])
                  + self.positions[: location.shape[1]])
-        width = location.shape[1]
-        causal = torch.triu(torch.ones(width, width, dtype=torch.bool, device=steps.device), 1)
-        hidden = self.encoder(self.dropout(steps), mask=causal,
-                              src_key_padding_mask=~batch["mask"])
+        hidden = encode_causally(self.encoder, self.dropout(steps), batch["mask"])
         summary = self.norm(last_step(hidden, batch["length"]))
         if self.use_memory:
             scores = self.memory_query(summary) @ self.memory_keys.T / math.sqrt(summary.shape[-1])

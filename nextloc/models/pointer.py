@@ -22,7 +22,7 @@ from torch import nn
 
 from nextloc.errors import ConfigError
 from nextloc.models.base import NextLocationModel, register
-from nextloc.models.baseline import last_step
+from nextloc.models.baseline import last_step, pre_norm_encoder
 
 FEATURE_GROUPS = ("user", "time", "duration", "recency", "frequency", "transition")
 DEFAULT_FEATURES = FEATURE_GROUPS[:5]
@@ -66,9 +66,7 @@ class PointerModel(NextLocationModel):
         self.follows_current = nn.Embedding(2, dim) if "transition" in self.features else None
         self.input_norm = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(dim, heads, feedforward, dropout, batch_first=True,
-                                           norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.encoder = pre_norm_encoder(dim, layers, heads, feedforward, dropout)
         self.summary = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(),
                                      nn.Linear(dim, dim))
         self.query = nn.Linear(dim, dim)

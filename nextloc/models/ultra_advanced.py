@@ -45,7 +45,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from nextloc.models.base import NextLocationModel, register, smoothed_nll
-from nextloc.models.baseline import last_step, sinusoidal_positions
+from nextloc.models.baseline import (encode_causally, last_step, pre_norm_encoder,
+                                     sinusoidal_positions)
 
 MINUTES_PER_DAY, MINUTES_PER_WEEK = 1440, 10080
 SCALES = (5, 10, None)  # multiscale pooling windows in steps; None = the whole history
@@ -118,9 +119,7 @@ class UltraAdvanced(NextLocationModel):
             self.cluster_factor = nn.Parameter(torch.randn(cluster_rank, clusters) * 0.1)
             self.cluster_embedding = nn.Parameter(torch.randn(clusters, dim) * 0.02)
         self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(dim, heads, feedforward, dropout, batch_first=True,
-                                           norm_first=True)
-        self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.encoder = pre_norm_encoder(dim, layers, heads, feedforward, dropout)
         if hybrid_lstm:
             self.lstm = nn.LSTM(dim, dim, batch_first=True)
             self.gate = nn.Linear(2 * dim, dim)
@@ -163,9 +162,7 @@ class UltraAdvanced(NextLocationModel):
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """[B, dim] summary of the history."""
         x = self.dropout(self.step_inputs(batch))
-        width = x.shape[1]
-        causal = torch.triu(torch.ones(width, width, dtype=torch.bool, device=x.device), 1)
-        hidden = self.encoder(x, mask=causal, src_key_padding_mask=~batch["mask"])
+        hidden = encode_causally(self.encoder, x, batch["mask"])
         if self.options["hybrid_lstm"]:
             recurrent, _ = self.lstm(x)
             gate = torch.sigmoid(self.gate(torch.cat([hidden, recurrent], dim=-1)))
@@ -174,7 +171,7 @@ class UltraAdvanced(NextLocationModel):
         last = last_step(hidden, batch["length"])
         if not self.options["multiscale"]:
             return last
-        position = torch.arange(width, device=x.device)[None, :]
+        position = torch.arange(x.shape[1], device=x.device)[None, :]
         length = batch["length"][:, None]
         pooled = []
         for scale, query, key in zip(SCALES, self.scale_query, self.scale_key):
