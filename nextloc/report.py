@@ -1,4 +1,5 @@
-"""The book's tables, generated from ``results/metrics.csv`` and the search results.
+"""The book's tables, generated from ``results/metrics.csv`` and the search results, and its
+table of contents, which lists only the runs that exist.
 
 Each table is a MyST markdown file under ``book/generated/`` that a chapter includes; nothing in
 them is typed by hand.
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from nextloc.data import PROJECT_ROOT
 from nextloc.experiments import RESULTS_DIR, load_registry, read_metrics
@@ -205,6 +207,29 @@ def pending_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def write_toc() -> Path:
+    """``_toc.yml`` from ``book/toc.yml`` without the globs that match no executed notebook."""
+    def keep(entries: list[dict]) -> list[dict]:
+        kept = []
+        for entry in entries:
+            if "glob" in entry and not list(PROJECT_ROOT.glob(entry["glob"] + ".ipynb")):
+                continue
+            if "sections" in entry:
+                entry = {**entry, "sections": keep(entry["sections"])}
+                if not entry["sections"]:
+                    del entry["sections"]
+            kept.append(entry)
+        return kept
+
+    toc = yaml.safe_load((PROJECT_ROOT / "book" / "toc.yml").read_text())
+    for part in toc["parts"]:
+        part["chapters"] = keep(part["chapters"])
+    path = PROJECT_ROOT / "_toc.yml"
+    header = "# Written by `nextloc tables` from book/toc.yml; edit that file instead.\n"
+    path.write_text(header + yaml.safe_dump(toc, sort_keys=False, allow_unicode=True))
+    return path
+
+
 def write_tables() -> list[Path]:
     """All generated tables: every experiment, then one table per chapter group."""
     metrics = read_metrics()
@@ -234,6 +259,7 @@ def write_tables() -> list[Path]:
     comparison = seed_comparison(metrics)
     if not comparison.empty:
         paths.append(write("seed_comparison", markdown_table(comparison)))
+    paths.append(write_toc())
     for search_file in sorted((RESULTS_DIR / "search").glob("*.csv")):
         trials = pd.read_csv(search_file).sort_values("val_acc1", ascending=False)
         trials = trials.drop(columns=["trial"]).round(4)

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 import nextloc.experiments
+import nextloc.report
 from nextloc.report import markdown_table, mean_std, summarize, verdict
 
 # --- mean_std --------------------------------------------------------------------------------
@@ -125,3 +126,19 @@ def test_markdown_table_has_header_rule_and_rows():
 
 def test_markdown_table_of_no_rows_is_header_and_rule():
     assert markdown_table(pd.DataFrame(columns=["x"])) == "| x |\n|---|\n"
+
+
+def test_toc_keeps_only_run_folders_that_hold_notebooks(tmp_path, monkeypatch):
+    monkeypatch.setattr(nextloc.report, "PROJECT_ROOT", tmp_path)
+    (tmp_path / "book" / "runs" / "done").mkdir(parents=True)
+    (tmp_path / "book" / "runs" / "done" / "seed_1.ipynb").write_text("{}")
+    (tmp_path / "book" / "toc.yml").write_text(yaml.safe_dump({
+        "format": "jb-book", "root": "book/intro", "parts": [{"caption": "c", "chapters": [
+            {"file": "book/a", "sections": [{"glob": "book/runs/done/*"},
+                                            {"glob": "book/runs/missing/*"}]},
+            {"file": "book/b", "sections": [{"glob": "book/runs/missing/*"}]}]}]}))
+
+    chapters = yaml.safe_load(nextloc.report.write_toc().read_text())["parts"][0]["chapters"]
+
+    assert chapters == [{"file": "book/a", "sections": [{"glob": "book/runs/done/*"}]},
+                        {"file": "book/b"}]
