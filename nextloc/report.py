@@ -118,18 +118,25 @@ def verdict(runs: pd.Series, reference: pd.Series, expected: str) -> tuple[str, 
 
 
 def ablation_deltas(metrics: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """Each ablation against the first experiment of the group (the full model), test Acc@1."""
-    reference = metrics.loc[metrics["experiment"] == names[0], "test_acc1"]
+    """Each ablation against the first experiment of the group (the full model) on the same
+    seeds: change in validation and test Acc@1, and whether the test change exceeds the larger
+    of the two standard deviations over seeds."""
     rows = []
     for name in names[1:]:
-        runs = metrics.loc[metrics["experiment"] == name, "test_acc1"]
+        ablated = metrics[metrics["experiment"] == name]
+        # the full model on the same seeds, so that seed luck cancels out
+        full = metrics[(metrics["experiment"] == names[0])
+                       & metrics["seed"].isin(ablated["seed"])]
+        runs, reference = ablated["test_acc1"], full["test_acc1"]
         if len(runs) < 2 or len(reference) < 2:
             continue
         difference = 100 * (runs.mean() - reference.mean())
         spread = 100 * np.nanmax([runs.std(ddof=1), reference.std(ddof=1)])
+        val_difference = 100 * (ablated["val_acc1"].mean() - full["val_acc1"].mean())
         rows.append({"ablation": f"`{name}`", "seeds": len(runs),
                      "test Acc@1 %": mean_std(runs),
-                     f"change vs `{names[0]}`, points": f"{difference:+.2f}",
+                     f"val change vs `{names[0]}`, points": f"{val_difference:+.2f}",
+                     f"test change vs `{names[0]}`, points": f"{difference:+.2f}",
                      "beyond the seed spread?": "yes" if abs(difference) > spread else
                      f"no (spread {spread:.2f})"})
     return pd.DataFrame(rows)
