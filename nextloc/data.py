@@ -58,16 +58,6 @@ class Split:
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
 
-    def subset(self, index: np.ndarray) -> "Split":
-        """The samples ``index`` (in that order) as a new split."""
-        index = np.asarray(index, dtype=np.int64)
-        starts, lengths = self.offsets[index], self.lengths[index]
-        steps = _ranges(starts, lengths)
-        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        per_step = {name: getattr(self, name)[steps] for name in STEP_FIELDS}
-        per_sample = {name: getattr(self, name)[index] for name in SAMPLE_FIELDS}
-        return Split(offsets=offsets, **per_step, **per_sample)
-
     @staticmethod
     def concat(parts: list["Split"]) -> "Split":
         offsets = [np.zeros(1, dtype=np.int64)]
