@@ -49,3 +49,16 @@ def accuracy_by(samples: pd.DataFrame, column: str) -> pd.DataFrame:
     one_run = samples[samples["run"] == samples["run"].iloc[0]]
     table["share of samples"] = one_run[column].value_counts(normalize=True)
     return table
+
+
+def learning_curves(experiments: list[str]) -> pd.DataFrame:
+    """The per-epoch history of every saved run of ``experiments``, one row per (run, epoch)."""
+    parts = [pd.read_csv(run / "history.csv").assign(
+                 experiment=experiment, seed=int(run.name.removeprefix("seed_")))
+             for experiment in experiments
+             for run in sorted((RESULTS_DIR / "runs" / experiment).glob("seed_*"))
+             if (run / "history.csv").is_file()]
+    if not parts:
+        raise FileNotFoundError(f"no saved runs of {experiments} under {RESULTS_DIR / 'runs'}; "
+                                f"run `nextloc run {' '.join(experiments)}` first")
+    return pd.concat(parts, ignore_index=True)

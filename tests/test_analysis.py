@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nextloc.analysis import accuracy_by, sample_features
+import nextloc.analysis
+from nextloc.analysis import accuracy_by, learning_curves, sample_features
 from nextloc.data import UNSEEN
 
 
@@ -52,3 +53,17 @@ def test_accuracy_by_averages_over_seeds_per_group():
     assert table.loc[False, "share of samples"] == pytest.approx(0.75)
     assert table["share of samples"].sum() == pytest.approx(1.0)
     assert sorted(table.columns) == ["A", "B", "share of samples"]
+
+
+def test_learning_curves_stack_every_saved_history(tmp_path, monkeypatch):
+    monkeypatch.setattr(nextloc.analysis, "RESULTS_DIR", tmp_path)
+    for seed, epochs in [(1, 3), (2, 2)]:
+        run = tmp_path / "runs" / "x" / f"seed_{seed}"
+        run.mkdir(parents=True)
+        pd.DataFrame({"epoch": range(1, epochs + 1), "val_acc1": 0.5}).to_csv(
+            run / "history.csv", index=False)
+    curves = learning_curves(["x"])
+    assert curves.groupby("seed")["epoch"].max().to_dict() == {1: 3, 2: 2}
+    assert set(curves["experiment"]) == {"x"}
+    with pytest.raises(FileNotFoundError, match="nextloc run y"):
+        learning_curves(["y"])

@@ -9,6 +9,7 @@ import torch
 
 from nextloc.data import SAMPLE_FIELDS, STEP_FIELDS, GeolifeData, Split, collate
 from nextloc.models import PARAMETER_BUDGET, build_model, count_parameters, registered_models
+from nextloc.models.base import average_probabilities
 from nextloc.train import TrainConfig, evaluate, load_checkpoint, save_checkpoint, train
 
 CPU = torch.device("cpu")
@@ -208,3 +209,22 @@ def test_markov_uses_the_users_learned_transition_and_falls_back_to_the_history(
         [7, 5],      # user 1, from 5: 6 and 7 tie; 7 is in the history
     ], [1, 2, 1, 3, 1], train_split)
     assert predicted == [4, 5, 3, 6, 7]
+
+
+def test_average_probabilities_is_the_log_of_the_mean_probability():
+    first = torch.tensor([[0.2, 0.8]]).log()
+    second = torch.tensor([[0.6, 0.4]]).log()
+    averaged = average_probabilities([first, second]).exp()
+    assert torch.allclose(averaged, torch.tensor([[0.4, 0.6]]))
+
+
+def test_pointer_ensemble_averages_members_that_start_different(tiny_data):
+    torch.manual_seed(0)
+    model = build_model("pointer_ensemble", tiny_data.num_locations, tiny_data.num_users,
+                        size=2, dim=16, feedforward=32).eval()
+    batch = mixed_length_batch(tiny_data.splits["test"])
+    with torch.no_grad():
+        first, second = (member(batch) for member in model.members)
+        assert not torch.allclose(first, second)
+        expected = ((first.exp() + second.exp()) / 2).log()
+        assert torch.allclose(model(batch), expected, atol=1e-5)

@@ -9,6 +9,7 @@ override :meth:`fit_statistics`; models without trainable parameters are not tra
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Callable
 
 import torch
@@ -37,6 +38,17 @@ class NextLocationModel(nn.Module):
 
     def training_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return smoothed_nll(self(batch), batch["target"], self.label_smoothing)
+
+    @classmethod
+    def option_names(cls) -> set[str]:
+        """The options ``build_model`` accepts: the constructor's keyword arguments."""
+        return set(inspect.signature(cls.__init__).parameters) - {"self", "num_locations",
+                                                                   "num_users"}
+
+
+def average_probabilities(log_probs: list[torch.Tensor]) -> torch.Tensor:
+    """log of the mean of several models' probabilities, from their log-probabilities."""
+    return torch.logsumexp(torch.stack(log_probs), dim=0) - math.log(len(log_probs))
 
 
 def smoothed_nll(log_probs: torch.Tensor, target: torch.Tensor, smoothing: float) -> torch.Tensor:
@@ -72,11 +84,10 @@ def build_model(name: str, num_locations: int, num_users: int, over_budget_ok: b
     if name not in _REGISTRY:
         raise ConfigError(f"unknown model '{name}'; registered models: {registered_models()}")
     cls = _REGISTRY[name]
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
-    unknown = sorted(set(options) - accepted)
+    unknown = sorted(set(options) - cls.option_names())
     if unknown:
         raise ConfigError(f"model '{name}' has no option(s) {unknown}; it accepts "
-                          f"{sorted(accepted - {'num_locations', 'num_users'})}")
+                          f"{sorted(cls.option_names())}")
     model = cls(num_locations=num_locations, num_users=num_users, **options)
     n_params = count_parameters(model)
     if n_params >= PARAMETER_BUDGET and not over_budget_ok:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from nextloc.errors import ConfigError
-from nextloc.models.base import NextLocationModel, register
+from nextloc.models.base import NextLocationModel, average_probabilities, register
 
 
 def load_member(path: str) -> NextLocationModel:
@@ -46,8 +46,7 @@ class ProbabilityEnsemble(MemberModel):
     """Average of the members' probabilities."""
 
     def forward(self, batch):
-        probabilities = torch.stack([member(batch).exp() for member in self.members])
-        return torch.log(probabilities.mean(0) + 1e-12)
+        return average_probabilities([member(batch) for member in self.members])
 
 
 @register("mc_dropout")
@@ -68,8 +67,7 @@ class MonteCarloDropout(MemberModel):
         for module in dropouts:
             module.train()
         try:
-            probabilities = torch.stack([member(batch).exp() for _ in range(self.samples)])
+            return average_probabilities([member(batch) for _ in range(self.samples)])
         finally:
             for module in dropouts:
                 module.train(self.training)
-        return torch.log(probabilities.mean(0) + 1e-12)

@@ -1,0 +1,42 @@
+"""Several pointer models trained side by side, their probabilities averaged: a deep ensemble
+(Lakshminarayanan et al., 2017) that fits inside one parameter budget.
+
+One 64-d pointer model uses 194K of the 500K budget, so two of them fit (389K). Each member is
+trained on its own loss, as if it were trained alone; the members differ only by their random
+initialisation and dropout masks, which is enough to make their errors partly independent.
+Averaging probabilities, not log-probabilities, keeps the result a proper distribution.
+Every option except ``size`` is passed to each member (see :class:`PointerModel`).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nextloc.errors import ConfigError
+from nextloc.models.base import NextLocationModel, average_probabilities, register, smoothed_nll
+from nextloc.models.pointer import PointerModel
+
+
+@register("pointer_ensemble")
+class PointerEnsemble(NextLocationModel):
+    def __init__(self, num_locations: int, num_users: int, size: int = 2, dim: int = 64,
+                 **member_options):
+        # dim defaults to 64, not the member's 96: two 96-d members would exceed the budget.
+        super().__init__(num_locations, num_users)
+        if size < 1:
+            raise ConfigError(f"pointer_ensemble needs size >= 1, got {size}")
+        self.members = nn.ModuleList(
+            PointerModel(num_locations, num_users, dim=dim, **member_options)
+            for _ in range(size))
+
+    @classmethod
+    def option_names(cls) -> set[str]:
+        return {"size", "dim"} | PointerModel.option_names()
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        return average_probabilities([member(batch) for member in self.members])
+
+    def training_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        losses = [smoothed_nll(member(batch), batch["target"], self.label_smoothing)
+                  for member in self.members]
+        return torch.stack(losses).mean()

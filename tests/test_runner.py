@@ -1,0 +1,60 @@
+"""The papermill runner's scheduling: one pool for all runs, dependencies respected."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import yaml
+
+import nextloc.experiments
+import nextloc.runner
+from nextloc.runner import dependencies, run_all
+
+MEMBERS = ["{checkpoints}/x/seed_{seed}.safetensors", "{checkpoints}/y/seed_{next_seed}.safetensors"]
+
+
+def test_dependencies_are_the_epochs_source_and_the_members_experiments():
+    assert dependencies({"model": "baseline"}) == set()
+    assert dependencies({"epochs_from": "x"}) == {"x"}
+    assert dependencies({"model.members": MEMBERS}) == {"x", "y"}
+
+
+@pytest.fixture
+def recorded_runs(tmp_path, monkeypatch) -> list[tuple[str, str, float]]:
+    """Notebook execution replaced by a short sleep that records (event, output name, time)."""
+    events, lock = [], threading.Lock()
+
+    def fake_execute(template, output, title, parameters):
+        name = f"{output.parent.name}/{output.stem}"
+        with lock:
+            events.append(("start", name, time.perf_counter()))
+        time.sleep(0.2)
+        with lock:
+            events.append(("end", name, time.perf_counter()))
+
+    monkeypatch.setattr(nextloc.runner, "execute", fake_execute)
+    monkeypatch.setattr(nextloc.runner, "is_up_to_date", lambda *args: False)
+    path = tmp_path / "experiments.yaml"
+    path.write_text(yaml.safe_dump({"experiments": {
+        "x": {"model": "baseline", "seeds": [1, 2, 3]},
+        "y": {"model": "baseline", "seeds": [4]},
+        "pair": {"model": "ensemble", "model.members": MEMBERS[:1], "seeds": [1]}}},
+        sort_keys=False))  # registry order is dependency order
+    monkeypatch.setattr(nextloc.experiments, "REGISTRY_FILE", path)
+    return events
+
+
+def test_runs_of_different_experiments_share_the_pool(recorded_runs):
+    run_all(["x", "y"], quick=True, jobs=2)
+    starts = {name: t for event, name, t in recorded_runs if event == "start"}
+    ends = {name: t for event, name, t in recorded_runs if event == "end"}
+    # x's third seed and y's only seed run side by side: y does not wait for all of x.
+    assert starts["y/seed_4"] < ends["x/seed_3"]
+
+
+def test_a_run_starts_after_the_runs_it_reads(recorded_runs):
+    run_all(["x", "pair"], quick=True, jobs=2)
+    starts = {name: t for event, name, t in recorded_runs if event == "start"}
+    ends = {name: t for event, name, t in recorded_runs if event == "end"}
+    assert starts["pair/seed_1"] >= max(ends[f"x/seed_{seed}"] for seed in (1, 2, 3))
