@@ -6,7 +6,6 @@ Both load checkpoints written by earlier runs (``members``) and train nothing. A
 """
 from __future__ import annotations
 
-import torch
 from torch import nn
 
 from nextloc.errors import ConfigError
