@@ -104,12 +104,26 @@ def same_seed_table(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def on_shared_seeds(metrics: pd.DataFrame, experiment: str,
+                    versus: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The runs of two experiments on the seeds both have, so that seed luck cancels out."""
+    first = metrics[metrics["experiment"] == experiment]
+    second = metrics[metrics["experiment"] == versus]
+    shared = set(first["seed"]) & set(second["seed"])
+    return first[first["seed"].isin(shared)], second[second["seed"].isin(shared)]
+
+
+def difference_and_spread(runs: pd.Series, reference: pd.Series) -> tuple[float, float]:
+    """Difference of the means and the larger of the two standard deviations, in points."""
+    return (100 * (runs.mean() - reference.mean()),
+            100 * np.nanmax([runs.std(ddof=1), reference.std(ddof=1)]))
+
+
 def verdict(runs: pd.Series, reference: pd.Series, expected: str) -> tuple[str, str]:
     """Compare test Acc@1 of two experiments against the claim that the first is ``expected``
     ('better' or 'worse') than the second. A difference within the larger of the two seed
     standard deviations is not told apart from seed noise."""
-    difference = 100 * (runs.mean() - reference.mean())
-    spread = 100 * np.nanmax([runs.std(ddof=1), reference.std(ddof=1)])
+    difference, spread = difference_and_spread(runs, reference)
     summary = f"{difference:+.2f} (spread {spread:.2f})"
     if abs(difference) <= spread:
         return summary, "not distinguishable from seed noise"
@@ -123,15 +137,11 @@ def ablation_deltas(metrics: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     of the two standard deviations over seeds."""
     rows = []
     for name in names[1:]:
-        ablated = metrics[metrics["experiment"] == name]
-        # the full model on the same seeds, so that seed luck cancels out
-        full = metrics[(metrics["experiment"] == names[0])
-                       & metrics["seed"].isin(ablated["seed"])]
+        ablated, full = on_shared_seeds(metrics, name, names[0])
         runs, reference = ablated["test_acc1"], full["test_acc1"]
-        if len(runs) < 2 or len(reference) < 2:
+        if len(runs) < 2:
             continue
-        difference = 100 * (runs.mean() - reference.mean())
-        spread = 100 * np.nanmax([runs.std(ddof=1), reference.std(ddof=1)])
+        difference, spread = difference_and_spread(runs, reference)
         val_difference = 100 * (ablated["val_acc1"].mean() - full["val_acc1"].mean())
         rows.append({"ablation": f"`{name}`", "seeds": len(runs),
                      "test Acc@1 %": mean_std(runs),
@@ -157,15 +167,16 @@ def targets_table(metrics: pd.DataFrame) -> pd.DataFrame:
 
 
 def claims_table(metrics: pd.DataFrame) -> pd.DataFrame:
-    """A verdict for each seed-report claim of ``experiments.yaml`` whose runs exist."""
+    """A verdict for each seed-report claim of ``experiments.yaml`` whose runs exist, on the seeds
+    both experiments have (as the ablation tables do)."""
     rows = []
     for claim in load_registry().get("claims", []):
-        runs = metrics.loc[metrics["experiment"] == claim["experiment"], "test_acc1"]
-        reference = metrics.loc[metrics["experiment"] == claim["versus"], "test_acc1"]
-        if len(runs) < 2 or len(reference) < 2:
+        runs, reference = on_shared_seeds(metrics, claim["experiment"], claim["versus"])
+        if len(runs) < 2:
             continue
-        difference, outcome = verdict(runs, reference, claim["expected"])
-        rows.append({"seed report claim": claim["claim"],
+        difference, outcome = verdict(runs["test_acc1"], reference["test_acc1"],
+                                      claim["expected"])
+        rows.append({"seed report claim": claim["claim"], "seeds": len(runs),
                      "test": f"`{claim['experiment']}` {claim['expected']} than "
                              f"`{claim['versus']}`",
                      "Acc@1 difference, points": difference, "verdict": outcome})

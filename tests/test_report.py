@@ -8,7 +8,8 @@ import yaml
 
 import nextloc.experiments
 import nextloc.report
-from nextloc.report import markdown_table, mean_std, summarize, verdict
+from nextloc.report import (difference_and_spread, markdown_table, mean_std, on_shared_seeds,
+                            summarize, verdict)
 
 # --- mean_std --------------------------------------------------------------------------------
 
@@ -142,3 +143,13 @@ def test_toc_keeps_only_run_folders_that_hold_notebooks(tmp_path, monkeypatch):
 
     assert chapters == [{"file": "book/a", "sections": [{"glob": "book/runs/done/*"}]},
                         {"file": "book/b"}]
+
+
+def test_comparisons_use_only_the_seeds_both_experiments_have():
+    metrics = pd.DataFrame({"experiment": ["full"] * 5 + ["ablated"] * 3,
+                            "seed": [1, 2, 3, 4, 5, 1, 2, 3],
+                            "test_acc1": [0.5, 0.5, 0.5, 0.1, 0.9, 0.4, 0.4, 0.4]})
+    ablated, full = on_shared_seeds(metrics, "ablated", "full")
+    assert list(full["seed"]) == [1, 2, 3]
+    # On seeds 1-3 the full model is a steady 0.5: a 10-point loss, beyond a spread of 0.
+    assert difference_and_spread(ablated["test_acc1"], full["test_acc1"]) == pytest.approx((-10, 0))
