@@ -42,20 +42,24 @@ def sample_trials(space: dict[str, list], trials: int, seed: int) -> list[dict]:
     return drawn
 
 
-def _run_trial(base: dict, point: dict, seeds: list[int]) -> dict:
+def _train_one_seed(base: dict, point: dict, seed: int) -> dict:
     from nextloc.data import load_dataset
     from nextloc.train import train
 
-    data = load_dataset()
-    results = [train(train_config({**base, **point}, seed=seed, num_threads=1), data,
-                     progress=False, evaluate_test=False) for seed in seeds]
-    mean = lambda values: sum(values) / len(values)  # noqa: E731
-    return {"trial": json.dumps(point, sort_keys=True), **point, "seeds": len(seeds),
-            "n_params": results[0].n_params,
-            "best_epoch": mean([r.best_epoch for r in results]),
-            "val_acc1": mean([r.val["acc1"] for r in results]),
-            "val_mrr": mean([r.val["mrr"] for r in results]),
-            "train_seconds": round(mean([r.train_seconds for r in results]), 1)}
+    result = train(train_config({**base, **point}, seed=seed, num_threads=1), load_dataset(),
+                   progress=False, evaluate_test=False)
+    return {"n_params": result.n_params, "best_epoch": result.best_epoch,
+            "val_acc1": result.val["acc1"], "val_mrr": result.val["mrr"],
+            "train_seconds": result.train_seconds}
+
+
+def trial_row(point: dict, per_seed: list[dict]) -> dict:
+    """One row of the search table: the point and its scores averaged over the seeds."""
+    mean = lambda name: sum(r[name] for r in per_seed) / len(per_seed)  # noqa: E731
+    return {"trial": json.dumps(point, sort_keys=True), **point, "seeds": len(per_seed),
+            "n_params": per_seed[0]["n_params"], "best_epoch": mean("best_epoch"),
+            "val_acc1": mean("val_acc1"), "val_mrr": mean("val_mrr"),
+            "train_seconds": round(mean("train_seconds"), 1)}
 
 
 def search_spec(name: str) -> dict:
@@ -80,10 +84,14 @@ def run_search(name: str, jobs: int = 2) -> pd.DataFrame:
                   sample_trials(spec["space"], spec["trials"], spec["seed"]))
     points = [p for p in candidates if json.dumps(p, sort_keys=True) not in set(done["trial"])]
     path.parent.mkdir(parents=True, exist_ok=True)
+    # Every (point, seed) is its own job, so that a few multi-seed points still fill the cores.
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_run_trial, base, point, seeds) for point in points]
-        for future in tqdm(futures, desc=f"search {name}", disable=not points):
-            done = pd.concat([done, pd.DataFrame([future.result()])], ignore_index=True)
+        futures = [[pool.submit(_train_one_seed, base, point, seed) for seed in seeds]
+                   for point in points]
+        for point, per_seed in tqdm(zip(points, futures), total=len(points),
+                                    desc=f"search {name}", disable=not points):
+            row = trial_row(point, [future.result() for future in per_seed])
+            done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
             tmp = path.with_name(f".{path.name}.tmp")
             done.to_csv(tmp, index=False)
             tmp.replace(path)

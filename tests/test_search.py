@@ -11,7 +11,7 @@ import yaml
 import nextloc.experiments
 import nextloc.search
 from nextloc.errors import ConfigError
-from nextloc.search import best_point, sample_trials, search_spec
+from nextloc.search import best_point, sample_trials, search_spec, trial_row
 
 SPACE = {"lr": [0.0005, 0.001, 0.002], "batch_size": [32, 64], "label_smoothing": [0.0, 0.1],
          "mask_new_locations_after": [None, 0.5], "model.features": [["user"], ["user", "time"]]}
@@ -122,3 +122,15 @@ def test_a_child_search_that_does_not_beat_its_base_keeps_the_base_point(searche
     write_trials(searches, "parent", PARENT_TRIALS)
     write_trials(searches, "child", [(point, 0.44) for point, _ in CHILD_TRIALS])
     assert best_point("child") == best_point("parent")
+
+
+def test_trial_row_averages_the_seeds_of_one_point():
+    per_seed = [{"n_params": 10, "best_epoch": 4, "val_acc1": 0.5, "val_mrr": 0.6,
+                 "train_seconds": 10.0},
+                {"n_params": 10, "best_epoch": 7, "val_acc1": 0.4, "val_mrr": 0.5,
+                 "train_seconds": 20.0}]
+    row = trial_row({"lr": 0.01, "model.dim": 32}, per_seed)
+    assert row["trial"] == '{"lr": 0.01, "model.dim": 32}'
+    assert (row["lr"], row["model.dim"], row["seeds"], row["n_params"]) == (0.01, 32, 2, 10)
+    assert row["best_epoch"] == 5.5 and row["train_seconds"] == 15.0
+    assert row["val_acc1"] == pytest.approx(0.45) and row["val_mrr"] == pytest.approx(0.55)
