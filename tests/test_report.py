@@ -153,3 +153,25 @@ def test_comparisons_use_only_the_seeds_both_experiments_have():
     assert list(full["seed"]) == [1, 2, 3]
     # On seeds 1-3 the full model is a steady 0.5: a 10-point loss, beyond a spread of 0.
     assert difference_and_spread(ablated["test_acc1"], full["test_acc1"]) == pytest.approx((-10, 0))
+
+
+def test_every_experiment_and_analysis_has_a_place_in_the_table_of_contents():
+    from fnmatch import fnmatch
+
+    from nextloc.data import PROJECT_ROOT
+    from nextloc.experiments import load_registry
+
+    def entries(items):
+        for item in items:
+            yield item
+            yield from entries(item.get("sections", []))
+
+    toc = yaml.safe_load((PROJECT_ROOT / "book" / "toc.yml").read_text())
+    listed = [entry for part in toc["parts"] for entry in entries(part["chapters"])]
+    globs = [entry["glob"] for entry in listed if "glob" in entry]
+    files = {entry["file"] for entry in listed if "file" in entry}
+    registry = load_registry()
+    missing = [name for name in registry["experiments"]
+               if not any(fnmatch(f"book/runs/{name}/seed_1", glob) for glob in globs)]
+    missing += [name for name in registry.get("analyses", {}) if f"book/runs/{name}" not in files]
+    assert missing == [], f"add these runs to book/toc.yml: {missing}"
