@@ -166,13 +166,7 @@ def archive_runs(experiment: str, label: str) -> Path:
     notebooks = PROJECT_ROOT / "book" / "runs" / experiment
     if notebooks.is_dir():
         shutil.move(str(notebooks), str(target / "notebooks"))
-    with open(METRICS_FILE.with_name(".metrics.lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        remaining = read_metrics()
-        remaining = remaining[remaining["experiment"] != experiment]
-        tmp = METRICS_FILE.with_name(f".{METRICS_FILE.name}.tmp")
-        remaining.to_csv(tmp, index=False)
-        os.replace(tmp, METRICS_FILE)
+    update_metrics(lambda table: table[table["experiment"] != experiment])
     return target
 
 
@@ -183,17 +177,24 @@ def read_metrics(path: Path | None = None) -> pd.DataFrame:
     return pd.read_csv(path)
 
 
-def record_metrics(row: dict, path: Path | None = None) -> None:
-    """Insert or replace the (experiment, seed) row; a lock keeps parallel runs from racing,
+def update_metrics(change, path: Path | None = None) -> None:
+    """Rewrite the metrics table as ``change(table)``: a lock keeps parallel runs from racing,
     and the table is written to a temporary file and renamed."""
     path = path or METRICS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(".metrics.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        table = read_metrics(path)
-        keep = ~((table["experiment"] == row["experiment"]) & (table["seed"] == row["seed"]))
-        table = pd.concat([table[keep], pd.DataFrame([row])], ignore_index=True)
-        table = table.sort_values(["experiment", "seed"])[METRICS_COLUMNS]
+        table = change(read_metrics(path))
         tmp = path.with_name(f".{path.name}.tmp")
         table.to_csv(tmp, index=False)
         os.replace(tmp, path)
+
+
+def record_metrics(row: dict, path: Path | None = None) -> None:
+    """Insert or replace the (experiment, seed) row."""
+    def replace_row(table: pd.DataFrame) -> pd.DataFrame:
+        keep = ~((table["experiment"] == row["experiment"]) & (table["seed"] == row["seed"]))
+        table = pd.concat([table[keep], pd.DataFrame([row])], ignore_index=True)
+        return table.sort_values(["experiment", "seed"])[METRICS_COLUMNS]
+
+    update_metrics(replace_row, path)

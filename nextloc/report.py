@@ -54,7 +54,11 @@ def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
                                  "val_acc1": "val Acc@1 %"})
 
 
-def markdown_table(frame: pd.DataFrame) -> str:
+def markdown_table(frame: pd.DataFrame, empty: str | None = None) -> str:
+    """``frame`` as a MyST table; ``empty``, if given, is the text written instead of an empty
+    table."""
+    if empty is not None and frame.empty:
+        return empty
     header = "| " + " | ".join(map(str, frame.columns)) + " |"
     rule = "|" + "|".join("---" for _ in frame.columns) + "|"
     body = ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)]
@@ -264,16 +268,16 @@ def write_tables() -> list[Path]:
         paths.append(write(f"results_{group}", markdown_table(part) + "\n" + note))
         if group.endswith("_ablation"):
             deltas = ablation_deltas(metrics, names)
-            paths.append(write(f"deltas_{group}", markdown_table(deltas) if not deltas.empty
-                               else "No ablation runs yet.\n"))
+            paths.append(write(f"deltas_{group}",
+                               markdown_table(deltas, empty="No ablation runs yet.\n")))
     for name, table in {"claims": claims_table(metrics), "published": published_table(metrics),
                         "baseline_notes": same_seed_table(metrics),
                         "targets": targets_table(metrics),
                         "superseded": superseded_table()}.items():
-        paths.append(write(name, markdown_table(table) if not table.empty else "No runs yet.\n"))
+        paths.append(write(name, markdown_table(table, empty="No runs yet.\n")))
     pending = pending_table(metrics)
-    paths.append(write("pending", markdown_table(pending) if not pending.empty else
-                       "Every experiment of `experiments.yaml` has all its runs.\n"))
+    paths.append(write("pending", markdown_table(
+        pending, empty="Every experiment of `experiments.yaml` has all its runs.\n")))
     comparison = seed_comparison(metrics)
     if not comparison.empty:
         paths.append(write("seed_comparison", markdown_table(comparison)))
