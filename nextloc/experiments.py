@@ -39,7 +39,7 @@ METRICS_COLUMNS = ["experiment", "model", "seed", "n_params", "best_epoch", "val
                    "train_seconds", "device"]
 # Keys of an experiment that describe or resolve it rather than set a training option.
 METADATA_KEYS = frozenset({"seeds", "search", "epochs_from", "notebook", "description",
-                           "seed_report_acc1", "seed_report_by_seed"})
+                           "prior_report_acc1", "prior_report_by_seed"})
 
 
 def load_registry(path: Path | None = None) -> dict:

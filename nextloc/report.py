@@ -35,7 +35,7 @@ def summarize(metrics: pd.DataFrame) -> pd.DataFrame:
     registry = load_registry()["experiments"]
     rows = []
     for name, runs in metrics.groupby("experiment", sort=False):
-        seed_figure = registry.get(name, {}).get("seed_report_acc1")
+        seed_figure = registry.get(name, {}).get("prior_report_acc1")
         rows.append({
             "experiment": name,
             "seeds": len(runs),
@@ -77,7 +77,7 @@ def seed_comparison(metrics: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for name, spec in load_registry()["experiments"].items():
         runs = metrics.loc[metrics["experiment"] == name, "test_acc1"] * 100
-        figure = spec.get("seed_report_acc1")
+        figure = spec.get("prior_report_acc1")
         if figure is None or runs.empty:
             continue
         figure *= 100
@@ -94,11 +94,11 @@ def seed_comparison(metrics: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def same_seed_table(metrics: pd.DataFrame) -> pd.DataFrame:
+def prior_report_seed_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """Our runs beside the seed report's runs with the same seed, where it names seeds."""
     rows = []
     for name, spec in load_registry()["experiments"].items():
-        for seed, figure in spec.get("seed_report_by_seed", {}).items():
+        for seed, figure in spec.get("prior_report_by_seed", {}).items():
             ours = metrics[(metrics["experiment"] == name) & (metrics["seed"] == seed)]
             if not ours.empty:
                 rows.append({"experiment": name, "seed": seed,
@@ -194,7 +194,7 @@ def published_table(metrics: pd.DataFrame) -> pd.DataFrame:
              "source": f"{{cite}}`{item['source']}`" if item["source"] else "project brief"}
             for item in registry.get("published", [])]
     rows.append({"method": "seed report, best single run (baseline)",
-                 "test Acc@1 %": f"{100 * registry['experiments']['baseline']['seed_report_acc1']:.2f}",
+                 "test Acc@1 %": f"{100 * registry['experiments']['baseline']['prior_report_acc1']:.2f}",
                  "source": "seed report"})
     for name in registry.get("tables", {}).get("headline", []):
         runs = metrics.loc[metrics["experiment"] == name, "test_acc1"]
@@ -271,7 +271,7 @@ def write_tables() -> list[Path]:
             paths.append(write(f"deltas_{group}",
                                markdown_table(deltas, empty="No ablation runs yet.\n")))
     for name, table in {"claims": claims_table(metrics), "published": published_table(metrics),
-                        "baseline_notes": same_seed_table(metrics),
+                        "baseline_notes": prior_report_seed_table(metrics),
                         "targets": targets_table(metrics),
                         "superseded": superseded_table()}.items():
         paths.append(write(name, markdown_table(table, empty="No runs yet.\n")))

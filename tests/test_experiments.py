@@ -49,7 +49,7 @@ def test_train_config_maps_model_keys_to_options_and_passes_training_keys():
     settings = {"model": "pointer", "model.dim": 32, "model.features": ["user", "time"],
                 "lr": 0.01, "epochs": 3, "mask_new_locations_after": None,
                 # registry bookkeeping is allowed and ignored
-                "seeds": [1, 2], "description": "text", "seed_report_acc1": 0.3}
+                "seeds": [1, 2], "description": "text", "prior_report_acc1": 0.3}
     config = train_config(settings, seed=7, device="cpu")
     assert config.model == "pointer"
     assert config.model_options == {"dim": 32, "features": ["user", "time"]}

@@ -70,7 +70,7 @@ def test_verdict_within_the_larger_std_is_seed_noise(expected, swap):
 def registry(tmp_path, monkeypatch):
     path = tmp_path / "experiments.yaml"
     path.write_text(yaml.safe_dump({"experiments": {
-        "a": {"model": "baseline", "seeds": [1, 2, 3], "seed_report_acc1": 0.3795},
+        "a": {"model": "baseline", "seeds": [1, 2, 3], "prior_report_acc1": 0.3795},
         "b": {"model": "pointer", "seeds": [1, 2]},
     }}))
     monkeypatch.setattr(nextloc.experiments, "REGISTRY_FILE", path)
