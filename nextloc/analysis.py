@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 
 from nextloc.data import UNSEEN, Split
-from nextloc.experiments import RESULTS_DIR
+from nextloc.paths import RESULTS_DIR
 
 LENGTH_BINS = [2, 6, 11, 16, 21, 31, 61]
 

@@ -1,5 +1,6 @@
-"""Command line: ``nextloc data summary --json``, ``nextloc search``, ``nextloc run``,
-``nextloc tables``, ``nextloc archive``."""
+"""Command line: ``nextloc data summary``, ``nextloc search``, ``nextloc run``,
+``nextloc tables``, ``nextloc archive``. Each command is one small function below; a user's
+mistake ends in one line on stderr and exit code 2."""
 from __future__ import annotations
 
 import argparse
@@ -9,18 +10,54 @@ import sys
 from nextloc.errors import NextlocError
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nextloc", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def data_command(args) -> None:
+    from nextloc.data import load_dataset
+
+    summary = load_dataset(previous_day=args.previous_day).summary()
+    print(json.dumps(summary) if args.json else
+          "\n".join(f"{k:>12}: {v:,}" for k, v in summary.items()))
+
+
+def search_command(args) -> None:
+    from nextloc.search import run_search
+
+    for name in args.names:
+        print(run_search(name, jobs=args.jobs).head(10).to_string(index=False))
+
+
+def run_command(args) -> None:
+    from nextloc.runner import run_all
+
+    run_all(args.names, quick=args.quick, jobs=args.jobs, seeds=args.seeds, force=args.force)
+
+
+def tables_command(args) -> None:
+    from nextloc.report import write_tables
+
+    for path in write_tables():
+        print(path)
+
+
+def archive_command(args) -> None:
+    from nextloc.results import archive_runs
+
+    print(archive_runs(args.experiment, args.label))
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="nextloc", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
 
     data = commands.add_parser("data", help="inspect the dataset")
     data.add_argument("action", choices=["summary"])
     data.add_argument("--json", action="store_true", help="print machine-readable JSON")
     data.add_argument("--previous-day", type=int, default=7)
+    data.set_defaults(handler=data_command)
 
     search = commands.add_parser("search", help="hyperparameter search on validation")
     search.add_argument("names", nargs="+", help="searches of experiments.yaml, in order")
     search.add_argument("--jobs", type=int, default=2)
+    search.set_defaults(handler=search_command)
 
     run = commands.add_parser("run", help="run experiments with papermill")
     run.add_argument("names", nargs="*", help="experiments (default: all in experiments.yaml)")
@@ -28,41 +65,23 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--jobs", type=int, default=2, help="runs in parallel (1 thread each)")
     run.add_argument("--seeds", type=int, nargs="*", help="override the registry's seeds")
     run.add_argument("--force", action="store_true", help="re-run even when up to date")
+    run.set_defaults(handler=run_command)
 
-    commands.add_parser("tables", help="write the book's tables from results/metrics.csv")
+    tables = commands.add_parser("tables", help="write the book's tables from results/")
+    tables.set_defaults(handler=tables_command)
 
     archive = commands.add_parser("archive", help="move an experiment's runs to "
                                   "results/superseded/LABEL before its configuration changes")
     archive.add_argument("experiment")
     archive.add_argument("--as", dest="label", required=True)
+    archive.set_defaults(handler=archive_command)
+    return root
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     try:
-        if args.command == "data":
-            from nextloc.data import load_dataset
-
-            summary = load_dataset(previous_day=args.previous_day).summary()
-            print(json.dumps(summary) if args.json else
-                  "\n".join(f"{k:>12}: {v:,}" for k, v in summary.items()))
-        elif args.command == "search":
-            from nextloc.search import run_search
-
-            for name in args.names:
-                print(run_search(name, jobs=args.jobs).head(10).to_string(index=False))
-        elif args.command == "run":
-            from nextloc.runner import run_all
-
-            run_all(args.names, quick=args.quick, jobs=args.jobs, seeds=args.seeds,
-                    force=args.force)
-        elif args.command == "archive":
-            from nextloc.experiments import archive_runs
-
-            print(archive_runs(args.experiment, args.label))
-        elif args.command == "tables":
-            from nextloc.report import write_tables
-
-            for path in write_tables():
-                print(path)
+        args.handler(args)
     except NextlocError as err:
         print(f"nextloc: error: {err}", file=sys.stderr)
         return 2

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from nextloc.data import PROJECT_ROOT
-from nextloc.experiments import RESULTS_DIR, load_registry, read_metrics
+from nextloc.paths import PROJECT_ROOT, RESULTS_DIR
+from nextloc.registry import load_registry
+from nextloc.results import read_metrics
+from nextloc.toc import write_toc
 
 GENERATED = PROJECT_ROOT / "book" / "generated"
 SUMMARY_METRICS = ("test_acc1", "test_acc5", "test_acc10", "test_mrr", "test_ndcg10", "test_f1",
@@ -227,29 +228,6 @@ def pending_table(metrics: pd.DataFrame) -> pd.DataFrame:
             rows.append({"experiment": f"`{name}`", "finished runs": done,
                          "seeds listed": len(spec["seeds"])})
     return pd.DataFrame(rows)
-
-
-def write_toc() -> Path:
-    """``_toc.yml`` from ``book/toc.yml`` without the globs that match no executed notebook."""
-    def keep(entries: list[dict]) -> list[dict]:
-        kept = []
-        for entry in entries:
-            if "glob" in entry and not list(PROJECT_ROOT.glob(entry["glob"] + ".ipynb")):
-                continue
-            if "sections" in entry:
-                entry = {**entry, "sections": keep(entry["sections"])}
-                if not entry["sections"]:
-                    del entry["sections"]
-            kept.append(entry)
-        return kept
-
-    toc = yaml.safe_load((PROJECT_ROOT / "book" / "toc.yml").read_text())
-    for part in toc["parts"]:
-        part["chapters"] = keep(part["chapters"])
-    path = PROJECT_ROOT / "_toc.yml"
-    header = "# Written by `nextloc tables` from book/toc.yml; edit that file instead.\n"
-    path.write_text(header + yaml.safe_dump(toc, sort_keys=False, allow_unicode=True))
-    return path
 
 
 def write_tables() -> list[Path]:

@@ -12,17 +12,9 @@ import nbformat
 import papermill
 from tqdm import tqdm
 
-from nextloc.data import PROJECT_ROOT
 from nextloc.errors import ConfigError
-from nextloc.experiments import RUN_SCRATCH, config_hash, load_registry, run_dir, run_settings
-
-NOTEBOOKS = PROJECT_ROOT / "notebooks"
-BOOK_RUNS = PROJECT_ROOT / "book" / "runs"
-
-
-def notebook_path(name: str, seed: int | None, quick: bool) -> Path:
-    base = RUN_SCRATCH / "quick" / "book" if quick else BOOK_RUNS
-    return base / name / f"seed_{seed}.ipynb" if seed is not None else base / f"{name}.ipynb"
+from nextloc.paths import NOTEBOOKS, notebook_path, run_dir
+from nextloc.registry import config_hash, load_registry, run_settings
 
 
 def is_up_to_date(experiment: str, seed: int, quick: bool) -> bool:

@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import random
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import pandas as pd
 from tqdm import tqdm
 
-from nextloc.experiments import RESULTS_DIR, load_registry, train_config
 from nextloc.errors import ConfigError
+from nextloc.paths import atomic_write
+from nextloc.registry import best_point, search_spec, train_config
+from nextloc.results import search_table_path
 
 
 def sample_trials(space: dict[str, list], trials: int, seed: int) -> list[dict]:
@@ -62,23 +63,11 @@ def trial_row(point: dict, per_seed: list[dict]) -> dict:
             "train_seconds": round(mean("train_seconds"), 1)}
 
 
-def search_spec(name: str) -> dict:
-    searches = load_registry().get("searches", {})
-    if name not in searches:
-        raise ConfigError(f"unknown search '{name}'; defined in experiments.yaml: "
-                          f"{sorted(searches)}")
-    return searches[name]
-
-
-def results_path(name: str) -> Path:
-    return RESULTS_DIR / "search" / f"{name}.csv"
-
-
 def run_search(name: str, jobs: int = 2) -> pd.DataFrame:
     spec = search_spec(name)
     base = {**(best_point(spec["base_search"]) if "base_search" in spec else {}), **spec["base"]}
     seeds = spec.get("seeds", [spec["seed"]])
-    path = results_path(name)
+    path = search_table_path(name)
     done = pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["trial"])
     candidates = (spec["points"] if "points" in spec else
                   sample_trials(spec["space"], spec["trials"], spec["seed"]))
@@ -92,28 +81,5 @@ def run_search(name: str, jobs: int = 2) -> pd.DataFrame:
                                     desc=f"search {name}", disable=not points):
             row = trial_row(point, [future.result() for future in per_seed])
             done = pd.concat([done, pd.DataFrame([row])], ignore_index=True)
-            tmp = path.with_name(f".{path.name}.tmp")
-            done.to_csv(tmp, index=False)
-            tmp.replace(path)
+            atomic_write(path, lambda tmp, table=done: table.to_csv(tmp, index=False))
     return done.sort_values("val_acc1", ascending=False)
-
-
-def best_trial(name: str) -> pd.Series:
-    path = results_path(name)
-    if not path.is_file():
-        raise ConfigError(f"search '{name}' has no results yet ({path}); run "
-                          f"`nextloc search {name}` first.")
-    trials = pd.read_csv(path)
-    return trials.loc[trials["val_acc1"].idxmax()]
-
-
-def best_point(name: str) -> dict:
-    """The hyperparameters of the search's best trial by validation Acc@1, on top of its base
-    search's best point, if it has one. A child search whose best trial does not beat the base
-    search's best keeps the base's point."""
-    spec = search_spec(name)
-    inherited = best_point(spec["base_search"]) if "base_search" in spec else {}
-    best = best_trial(name)
-    if "base_search" in spec and best["val_acc1"] <= best_trial(spec["base_search"])["val_acc1"]:
-        return inherited
-    return {**inherited, **spec["base"], **json.loads(best["trial"])}

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import random
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -13,15 +11,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from torch import nn
 from tqdm import tqdm
 
-from nextloc.data import GeolifeData, Split, batches, mask_new_locations
+from nextloc.batching import batches, mask_new_locations
+from nextloc.data import GeolifeData, Split
+from nextloc.device import resolve_device, set_seed
 from nextloc.errors import ConfigError
 from nextloc.metrics import MetricAccumulator
-from nextloc.models import build_model, count_parameters
-from nextloc.models.base import NextLocationModel
+from nextloc.models import NextLocationModel, build_model, count_parameters
+from nextloc.models.checkpoint import save_checkpoint
+from nextloc.paths import atomic_write
 
 
 @dataclass
@@ -50,18 +50,6 @@ class TrainConfig:
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0 or self.patience < 1:
             raise ConfigError(f"invalid training config: epochs={self.epochs}, batch_size="
                               f"{self.batch_size}, lr={self.lr}, patience={self.patience}")
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -132,19 +120,13 @@ class RunResult:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         summary = {**self.metrics_row(experiment), "val": self.val, "test": self.test}
-        _atomic_write(out_dir / "metrics.json", lambda p: p.write_text(json.dumps(summary, indent=1)))
-        _atomic_write(out_dir / "config.json",
-                      lambda p: p.write_text(json.dumps(self.config, indent=1, sort_keys=True)))
+        atomic_write(out_dir / "metrics.json", lambda p: p.write_text(json.dumps(summary, indent=1)))
+        atomic_write(out_dir / "config.json",
+                     lambda p: p.write_text(json.dumps(self.config, indent=1, sort_keys=True)))
         history = pd.DataFrame(self.history, columns=None if self.history else ["epoch"])
-        _atomic_write(out_dir / "history.csv", lambda p: history.to_csv(p, index=False))
-        _atomic_write(out_dir / "test_predictions.csv.gz",
-                      lambda p: self.test_predictions.to_csv(p, index=False, compression="gzip"))
-
-
-def _atomic_write(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    write(tmp)
-    os.replace(tmp, path)
+        atomic_write(out_dir / "history.csv", lambda p: history.to_csv(p, index=False))
+        atomic_write(out_dir / "test_predictions.csv.gz",
+                     lambda p: self.test_predictions.to_csv(p, index=False, compression="gzip"))
 
 
 def train(config: TrainConfig, data: GeolifeData, checkpoint: str | Path | None = None,
@@ -160,6 +142,20 @@ def train(config: TrainConfig, data: GeolifeData, checkpoint: str | Path | None 
         torch.set_num_threads(config.num_threads)
     device = resolve_device(config.device)
     set_seed(config.seed)
+    model, train_split = prepare(config, data, device)
+    start = time.perf_counter()
+    history, best_epoch = fit(model, config, train_split, data.splits["validation"], device,
+                              progress)
+    train_seconds = time.perf_counter() - start
+    if checkpoint is not None and any(p.requires_grad for p in model.parameters()):
+        save_checkpoint(checkpoint, model, asdict(config))
+    return final_result(model, config, data, device, evaluate_test, history, best_epoch,
+                        train_seconds)
+
+
+def prepare(config: TrainConfig, data: GeolifeData,
+            device: torch.device) -> tuple[NextLocationModel, Split]:
+    """The model, with its count statistics fitted, and the split it trains on."""
     model = build_model(config.model, data.num_locations, data.num_users,
                         over_budget_ok=config.over_budget_ok, **config.model_options)
     model.label_smoothing = config.label_smoothing
@@ -169,94 +165,95 @@ def train(config: TrainConfig, data: GeolifeData, checkpoint: str | Path | None 
     if config.refit:
         train_split = Split.concat([train_split, data.splits["validation"]])
     model.fit_statistics(train_split)
-    model.to(device)
-    n_params = count_parameters(model)
+    return model.to(device), train_split
+
+
+class EarlyStopping:
+    """Keeps the weights of the epoch with the best validation Acc@1; says when ``patience``
+    epochs have passed without a better one."""
+
+    def __init__(self, patience: int):
+        self.patience, self.best_acc, self.best_epoch, self.best_state = patience, -1.0, 0, None
+
+    def should_stop(self, epoch: int, val_acc1: float, model: nn.Module) -> bool:
+        if val_acc1 > self.best_acc:
+            self.best_acc, self.best_epoch = val_acc1, epoch
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            return False
+        return epoch - self.best_epoch >= self.patience
+
+
+def fit(model: NextLocationModel, config: TrainConfig, train_split: Split, validation: Split,
+        device: torch.device, progress: bool) -> tuple[list[dict], int]:
+    """The epochs: train, then (unless refitting) evaluate on validation and stop early.
+    Returns the per-epoch history and the chosen epoch; the model ends with its weights."""
     trainable = [p for p in model.parameters() if p.requires_grad]
-    epochs = config.epochs if trainable else 0
+    if not trainable or not config.epochs:
+        return [], 0
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_split) / config.batch_size)
+    if config.max_batches:
+        steps_per_epoch = min(steps_per_epoch, config.max_batches)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(
+        s, config.warmup_epochs * steps_per_epoch, config.epochs * steps_per_epoch))
+    rng = np.random.default_rng(config.seed)
+    stopper, history = EarlyStopping(config.patience), []
+    bar = tqdm(range(1, config.epochs + 1), desc=config.model, disable=not progress,
+               mininterval=5)
+    for epoch in bar:
+        epoch_start = time.perf_counter()
+        loss = train_one_epoch(model, optimizer, scheduler, train_split, config, device, rng,
+                               steps_per_epoch)
+        row = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0]}
+        if not config.refit:
+            val = evaluate(model, validation, device, config.max_batches)
+            row.update({f"val_{k}": v for k, v in val.items() if k != "n"})
+        row["seconds"] = time.perf_counter() - epoch_start
+        history.append(row)
+        bar.set_postfix(loss=f"{loss:.3f}", val_acc1=f"{row.get('val_acc1', float('nan')):.4f}")
+        if not config.refit and stopper.should_stop(epoch, row["val_acc1"], model):
+            break
+    if config.refit:
+        return history, len(history)
+    if stopper.best_state is not None:
+        model.load_state_dict(stopper.best_state)
+    return history, stopper.best_epoch
 
-    history: list[dict] = []
-    best_acc, best_epoch, best_state = -1.0, 0, None
-    start = time.perf_counter()
-    if epochs:
-        optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-        steps_per_epoch = math.ceil(len(train_split) / config.batch_size)
-        if config.max_batches:
-            steps_per_epoch = min(steps_per_epoch, config.max_batches)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(
-            s, config.warmup_epochs * steps_per_epoch, epochs * steps_per_epoch))
-        rng = np.random.default_rng(config.seed)
-        bar = tqdm(range(1, epochs + 1), desc=config.model, disable=not progress, mininterval=5)
-        for epoch in bar:
-            epoch_start = time.perf_counter()
-            model.train()
-            loss_sum, seen = 0.0, 0
-            for number, batch in enumerate(batches(train_split, config.batch_size, shuffle=True,
-                                                   rng=rng)):
-                if number >= steps_per_epoch:
-                    break
-                batch = to_device(batch, device)
-                loss = model.training_loss(batch)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                loss_sum += loss.item() * len(batch["target"])
-                seen += len(batch["target"])
-            row = {"epoch": epoch, "train_loss": loss_sum / seen, "lr": scheduler.get_last_lr()[0]}
-            if not config.refit:
-                val = evaluate(model, data.splits["validation"], device, config.max_batches)
-                row.update({f"val_{k}": v for k, v in val.items() if k != "n"})
-            row["seconds"] = time.perf_counter() - epoch_start
-            history.append(row)
-            bar.set_postfix(loss=f"{row['train_loss']:.3f}",
-                            val_acc1=f"{row.get('val_acc1', float('nan')):.4f}")
-            if config.refit:
-                best_epoch = epoch
-                continue
-            if row["val_acc1"] > best_acc:
-                best_acc, best_epoch = row["val_acc1"], epoch
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            elif epoch - best_epoch >= config.patience:
-                break
-        if best_state is not None:
-            model.load_state_dict(best_state)
-    train_seconds = time.perf_counter() - start
 
+def train_one_epoch(model: NextLocationModel, optimizer, scheduler, split: Split,
+                    config: TrainConfig, device: torch.device, rng: np.random.Generator,
+                    steps: int) -> float:
+    """One pass over ``steps`` shuffled batches; the mean training loss per sample."""
+    model.train()
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    loss_sum, seen = 0.0, 0
+    for number, batch in enumerate(batches(split, config.batch_size, shuffle=True, rng=rng)):
+        if number >= steps:
+            break
+        batch = to_device(batch, device)
+        loss = model.training_loss(batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        loss_sum += loss.item() * len(batch["target"])
+        seen += len(batch["target"])
+    return loss_sum / seen
+
+
+def final_result(model: NextLocationModel, config: TrainConfig, data: GeolifeData,
+                 device: torch.device, evaluate_test: bool, history: list[dict],
+                 best_epoch: int, train_seconds: float) -> RunResult:
+    """Validation metrics of the kept weights (none for a refit) and the one test evaluation."""
     val_metrics = ({} if config.refit else
                    evaluate(model, data.splits["validation"], device, config.max_batches))
     test_metrics, predictions = {}, pd.DataFrame()
     if evaluate_test:
         test_metrics, predictions = evaluate(model, data.splits["test"], device,
                                              config.max_batches, return_predictions=True)
-    config_dict = asdict(config)
-    if checkpoint is not None and trainable:
-        save_checkpoint(checkpoint, model, config_dict, data)
-    return RunResult(config=config_dict, n_params=n_params, best_epoch=best_epoch,
-                     val=val_metrics, test=test_metrics, history=history,
+    return RunResult(config=asdict(config), n_params=count_parameters(model),
+                     best_epoch=best_epoch, val=val_metrics, test=test_metrics, history=history,
                      train_seconds=train_seconds, device=str(device),
                      test_predictions=predictions)
-
-
-def save_checkpoint(path: str | Path, model: NextLocationModel, config: dict,
-                    data: GeolifeData) -> None:
-    """Weights as safetensors (no pickle), with the config and vocabulary sizes as metadata."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    metadata = {"config": json.dumps(config), "num_locations": str(data.num_locations),
-                "num_users": str(data.num_users)}
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(path, lambda p: save_file(state, str(p), metadata=metadata))
-
-
-def load_checkpoint(path: str | Path, device: str = "auto") -> tuple[NextLocationModel, dict]:
-    """Rebuild a trained model, and its training config, from :func:`save_checkpoint`."""
-    with safe_open(str(path), framework="pt") as stored:
-        metadata = stored.metadata()
-    config = json.loads(metadata["config"])
-    model = build_model(config["model"], int(metadata["num_locations"]),
-                        int(metadata["num_users"]), over_budget_ok=config["over_budget_ok"],
-                        **config["model_options"])
-    model.load_state_dict(load_file(str(path)))
-    return model.to(resolve_device(device)), config

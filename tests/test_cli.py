@@ -6,7 +6,7 @@ import json
 import pytest
 import yaml
 
-import nextloc.experiments
+import nextloc.paths
 import nextloc.runner
 from nextloc.cli import main
 from nextloc.data import STAYPOINTS_FILE, default_data_dir
@@ -41,7 +41,7 @@ def no_notebooks(tmp_path, monkeypatch):
     path = tmp_path / "experiments.yaml"
     path.write_text(yaml.safe_dump({"experiments": {
         "known": {"model": "persistent", "seeds": [42]}}}))
-    monkeypatch.setattr(nextloc.experiments, "REGISTRY_FILE", path)
+    monkeypatch.setattr(nextloc.paths, "REGISTRY_FILE", path)
 
     def forbidden(*args, **kwargs):
         pytest.fail("a notebook was executed")

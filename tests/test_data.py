@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 import nextloc.data
-from nextloc.data import (PAD, SPLITS, UNSEEN, STAYPOINTS_FILE, Split, batches, build_dataset,
-                          collate, default_data_dir, load_dataset, make_samples,
-                          make_samples_by_loop, split_and_encode)
+from nextloc.batching import batches, collate
+from nextloc.data import (PAD, SPLITS, UNSEEN, STAYPOINTS_FILE, Split, build_dataset,
+                          default_data_dir, load_dataset, make_samples, make_samples_by_loop,
+                          split_and_encode)
 
 
 def assert_splits_equal(actual: Split, expected: Split) -> None:

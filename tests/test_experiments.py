@@ -8,12 +8,14 @@ import pandas as pd
 import pytest
 import yaml
 
-import nextloc.experiments
-from nextloc.data import PROJECT_ROOT
+import nextloc.paths
+import nextloc.results
+from nextloc.paths import PROJECT_ROOT
 from nextloc.errors import ConfigError
-from nextloc.experiments import (METRICS_COLUMNS, QUICK_SETTINGS, RUN_SCRATCH, config_hash,
-                                 experiment_settings, fill_placeholders, read_metrics,
-                                 record_metrics, run_settings, train_config)
+from nextloc.paths import RUN_SCRATCH
+from nextloc.registry import (QUICK_SETTINGS, config_hash, experiment_settings, fill_placeholders,
+                              run_settings, train_config)
+from nextloc.results import METRICS_COLUMNS, read_metrics, record_metrics
 
 MEMBERS = ["{checkpoints}/x/seed_{seed}.safetensors",
            "{checkpoints}/x/seed_{next_seed}.safetensors"]
@@ -30,8 +32,8 @@ def registry(tmp_path, monkeypatch) -> Path:
     """REGISTRY as the experiment registry, and an (absent) metrics file, both in tmp_path."""
     path = tmp_path / "experiments.yaml"
     path.write_text(yaml.safe_dump(REGISTRY))
-    monkeypatch.setattr(nextloc.experiments, "REGISTRY_FILE", path)
-    monkeypatch.setattr(nextloc.experiments, "METRICS_FILE", tmp_path / "metrics.csv")
+    monkeypatch.setattr(nextloc.paths, "REGISTRY_FILE", path)
+    monkeypatch.setattr(nextloc.paths, "METRICS_FILE", tmp_path / "metrics.csv")
     return path
 
 
@@ -130,7 +132,7 @@ def test_unknown_experiment(registry):
 
 
 def test_missing_registry_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.experiments, "REGISTRY_FILE", tmp_path / "absent.yaml")
+    monkeypatch.setattr(nextloc.paths, "REGISTRY_FILE", tmp_path / "absent.yaml")
     with pytest.raises(ConfigError, match="registry not found"):
         experiment_settings("x")
 
@@ -141,7 +143,7 @@ def test_epochs_from_is_the_median_best_epoch_of_the_referenced_runs(registry):
     rows = [metrics_row("x", 1, best_epoch=5), metrics_row("x", 2, best_epoch=12),
             metrics_row("x", 3, best_epoch=7), metrics_row("pair", 1, best_epoch=100),
             metrics_row("pair", 2, best_epoch=100)]
-    pd.DataFrame(rows, columns=METRICS_COLUMNS).to_csv(nextloc.experiments.METRICS_FILE,
+    pd.DataFrame(rows, columns=METRICS_COLUMNS).to_csv(nextloc.paths.METRICS_FILE,
                                                        index=False)
     settings = run_settings("x_refit", 42, quick=False)
     assert settings["epochs"] == 7
@@ -155,7 +157,7 @@ def test_epochs_from_is_the_median_best_epoch_of_the_referenced_runs(registry):
 def test_epochs_from_without_runs_is_a_clear_error(registry, other_rows):
     if other_rows:  # a metrics file exists, but without runs of 'x'
         pd.DataFrame([metrics_row("pair", 1)], columns=METRICS_COLUMNS).to_csv(
-            nextloc.experiments.METRICS_FILE, index=False)
+            nextloc.paths.METRICS_FILE, index=False)
     with pytest.raises(ConfigError, match="epochs_from: no runs of 'x'.*nextloc run x"):
         run_settings("x_refit", 42, quick=False)
 
@@ -215,22 +217,22 @@ def test_config_hash_changes_with_any_setting(change):
 
 def test_archive_moves_runs_and_rows_out_of_the_live_results(tmp_path, monkeypatch):
     results = tmp_path / "results"
-    monkeypatch.setattr(nextloc.experiments, "RESULTS_DIR", results)
-    monkeypatch.setattr(nextloc.experiments, "METRICS_FILE", results / "metrics.csv")
-    monkeypatch.setattr(nextloc.experiments, "SUPERSEDED_DIR", results / "superseded")
-    monkeypatch.setattr(nextloc.experiments, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(nextloc.paths, "RESULTS_DIR", results)
+    monkeypatch.setattr(nextloc.paths, "METRICS_FILE", results / "metrics.csv")
+    monkeypatch.setattr(nextloc.paths, "SUPERSEDED_DIR", results / "superseded")
+    monkeypatch.setattr(nextloc.paths, "BOOK_RUNS", tmp_path / "book" / "runs")
     for experiment in ("old", "other"):
         record_metrics({"experiment": experiment, "seed": 1, "model": "m", "test_acc1": 0.5})
         (results / "runs" / experiment / "seed_1").mkdir(parents=True)
     (tmp_path / "book" / "runs" / "old").mkdir(parents=True)
 
-    target = nextloc.experiments.archive_runs("old", "old_v1")
+    target = nextloc.results.archive_runs("old", "old_v1")
 
     assert list(read_metrics()["experiment"]) == ["other"]
     assert list(pd.read_csv(target / "metrics.csv")["experiment"]) == ["old"]
     assert (target / "runs" / "seed_1").is_dir() and (target / "notebooks").is_dir()
     assert not (results / "runs" / "old").exists()
     with pytest.raises(ConfigError, match="exists already"):
-        nextloc.experiments.archive_runs("other", "old_v1")
+        nextloc.results.archive_runs("other", "old_v1")
     with pytest.raises(ConfigError, match="no runs of 'missing'"):
-        nextloc.experiments.archive_runs("missing", "new_label")
+        nextloc.results.archive_runs("missing", "new_label")

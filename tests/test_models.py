@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from nextloc.data import SAMPLE_FIELDS, STEP_FIELDS, GeolifeData, Split, collate
+from nextloc.batching import collate
+from nextloc.data import SAMPLE_FIELDS, STEP_FIELDS, Split
 from nextloc.models import PARAMETER_BUDGET, build_model, count_parameters, registered_models
-from nextloc.models.base import average_probabilities
-from nextloc.train import TrainConfig, evaluate, load_checkpoint, save_checkpoint, train
+from nextloc.models.losses import average_probabilities
+from nextloc.models.checkpoint import load_checkpoint, save_checkpoint
+from nextloc.train import TrainConfig, evaluate, train
 
 CPU = torch.device("cpu")
 # Vocabulary sizes of the real data (checked in test_data.py): the budget applies at this size.
@@ -33,9 +35,7 @@ def options_for(name: str, folder: Path, num_locations: int, num_users: int,
     torch.manual_seed(0)
     member = build_model("baseline", num_locations, num_users, **member_options)
     path = folder / f"member-{num_locations}.safetensors"
-    vocabulary = GeolifeData(splits={}, num_locations=num_locations, num_users=num_users,
-                             previous_day=7)
-    save_checkpoint(path, member, asdict(TrainConfig(model_options=member_options)), vocabulary)
+    save_checkpoint(path, member, asdict(TrainConfig(model_options=member_options)))
     return {"members": [str(path)] * MEMBERS[name]}  # absolute: used as is, not project-relative
 
 
@@ -129,7 +129,7 @@ def test_checkpoint_round_trip_gives_identical_scores(tiny_data, tmp_path):
     model = build_model("baseline", tiny_data.num_locations, tiny_data.num_users,
                         **SMALL_BASELINE)
     config = asdict(TrainConfig(model="baseline", model_options=SMALL_BASELINE))
-    save_checkpoint(tmp_path / "m.safetensors", model, config, tiny_data)
+    save_checkpoint(tmp_path / "m.safetensors", model, config)
     reloaded, _ = load_checkpoint(tmp_path / "m.safetensors", device="cpu")
 
     batch = mixed_length_batch(tiny_data.splits["test"])

@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 import yaml
 
-import nextloc.experiments
+import nextloc.paths
 import nextloc.report
+import nextloc.toc
 from nextloc.report import (difference_and_spread, markdown_table, mean_std, on_shared_seeds,
                             summarize, verdict)
 
@@ -73,7 +74,7 @@ def registry(tmp_path, monkeypatch):
         "a": {"model": "baseline", "seeds": [1, 2, 3], "prior_report_acc1": 0.3795},
         "b": {"model": "pointer", "seeds": [1, 2]},
     }}))
-    monkeypatch.setattr(nextloc.experiments, "REGISTRY_FILE", path)
+    monkeypatch.setattr(nextloc.paths, "REGISTRY_FILE", path)
 
 
 def runs(experiment: str, n_params: int, test_acc1: list[float], **columns) -> pd.DataFrame:
@@ -130,7 +131,8 @@ def test_markdown_table_of_no_rows_is_header_and_rule():
 
 
 def test_toc_keeps_only_run_folders_that_hold_notebooks(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.report, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(nextloc.toc, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(nextloc.toc, "load_registry", lambda: {"experiments": {"done": {}}})
     (tmp_path / "book" / "runs" / "done").mkdir(parents=True)
     (tmp_path / "book" / "runs" / "done" / "seed_1.ipynb").write_text("{}")
     (tmp_path / "book" / "toc.yml").write_text(yaml.safe_dump({
@@ -139,7 +141,7 @@ def test_toc_keeps_only_run_folders_that_hold_notebooks(tmp_path, monkeypatch):
                                             {"glob": "book/runs/missing/*"}]},
             {"file": "book/b", "sections": [{"glob": "book/runs/missing/*"}]}]}]}))
 
-    chapters = yaml.safe_load(nextloc.report.write_toc().read_text())["parts"][0]["chapters"]
+    chapters = yaml.safe_load(nextloc.toc.write_toc().read_text())["parts"][0]["chapters"]
 
     assert chapters == [{"file": "book/a", "sections": [{"glob": "book/runs/done/*"}]},
                         {"file": "book/b"}]
@@ -155,23 +157,33 @@ def test_comparisons_use_only_the_seeds_both_experiments_have():
     assert difference_and_spread(ablated["test_acc1"], full["test_acc1"]) == pytest.approx((-10, 0))
 
 
-def test_every_experiment_and_analysis_has_a_place_in_the_table_of_contents():
-    from fnmatch import fnmatch
-
-    from nextloc.data import PROJECT_ROOT
-    from nextloc.experiments import load_registry
-
-    def entries(items):
-        for item in items:
-            yield item
-            yield from entries(item.get("sections", []))
+def test_every_analysis_and_every_run_has_a_place_in_the_table_of_contents():
+    from nextloc.paths import PROJECT_ROOT
+    from nextloc.registry import load_registry
+    from nextloc.toc import toc_entries, unplaced_experiments
 
     toc = yaml.safe_load((PROJECT_ROOT / "book" / "toc.yml").read_text())
-    listed = [entry for part in toc["parts"] for entry in entries(part["chapters"])]
-    globs = [entry["glob"] for entry in listed if "glob" in entry]
-    files = {entry["file"] for entry in listed if "file" in entry}
-    registry = load_registry()
-    missing = [name for name in registry["experiments"]
-               if not any(fnmatch(f"book/runs/{name}/seed_1", glob) for glob in globs)]
-    missing += [name for name in registry.get("analyses", {}) if f"book/runs/{name}" not in files]
-    assert missing == [], f"add these runs to book/toc.yml: {missing}"
+    files = {entry["file"] for part in toc["parts"] for entry in toc_entries(part["chapters"])
+             if "file" in entry}
+    missing = [name for name in load_registry().get("analyses", {})
+               if f"book/runs/{name}" not in files]
+    assert missing == [], f"add these analyses to book/toc.yml: {missing}"
+    assert unplaced_experiments(toc) == [], "these runs would land in 'Other runs'"
+
+
+def test_runs_missing_from_the_toc_go_to_an_other_runs_part(tmp_path, monkeypatch):
+    monkeypatch.setattr(nextloc.toc, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(nextloc.toc, "load_registry", lambda: {"experiments": {
+        "placed": {"seeds": [1]}, "new_model": {"seeds": [1]}, "not_run": {"seeds": [1]}}})
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "toc.yml").write_text(yaml.safe_dump({"format": "jb-book", "root": "x",
+        "parts": [{"caption": "A", "chapters": [{"file": "book/a", "sections": [
+            {"glob": "book/runs/placed/*"}]}]}]}))
+    for name in ("placed", "new_model"):
+        (tmp_path / "book" / "runs" / name).mkdir(parents=True)
+        (tmp_path / "book" / "runs" / name / "seed_1.ipynb").write_text("{}")
+
+    toc = yaml.safe_load(nextloc.toc.write_toc().read_text())
+
+    assert toc["parts"][-1] == {"caption": "Other runs", "chapters": [
+        {"file": "book/other_runs", "sections": [{"glob": "book/runs/new_model/*"}]}]}

@@ -7,7 +7,7 @@ import time
 import pytest
 import yaml
 
-import nextloc.experiments
+import nextloc.paths
 import nextloc.runner
 from nextloc.runner import dependencies, run_all
 
@@ -41,7 +41,7 @@ def recorded_runs(tmp_path, monkeypatch) -> list[tuple[str, str, float]]:
         "y": {"model": "baseline", "seeds": [4]},
         "pair": {"model": "ensemble", "model.members": MEMBERS[:1], "seeds": [1]}}},
         sort_keys=False))  # registry order is dependency order
-    monkeypatch.setattr(nextloc.experiments, "REGISTRY_FILE", path)
+    monkeypatch.setattr(nextloc.paths, "REGISTRY_FILE", path)
     return events
 
 

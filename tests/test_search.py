@@ -8,10 +8,11 @@ import pandas as pd
 import pytest
 import yaml
 
-import nextloc.experiments
+import nextloc.paths
 import nextloc.search
 from nextloc.errors import ConfigError
-from nextloc.search import best_point, sample_trials, search_spec, trial_row
+from nextloc.registry import best_point, search_spec
+from nextloc.search import sample_trials, trial_row
 
 SPACE = {"lr": [0.0005, 0.001, 0.002], "batch_size": [32, 64], "label_smoothing": [0.0, 0.1],
          "mask_new_locations_after": [None, 0.5], "model.features": [["user"], ["user", "time"]]}
@@ -61,8 +62,8 @@ REGISTRY = {"experiments": {}, "searches": {
 def searches(tmp_path, monkeypatch):
     path = tmp_path / "experiments.yaml"
     path.write_text(yaml.safe_dump(REGISTRY))
-    monkeypatch.setattr(nextloc.experiments, "REGISTRY_FILE", path)
-    monkeypatch.setattr(nextloc.search, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(nextloc.paths, "REGISTRY_FILE", path)
+    monkeypatch.setattr(nextloc.paths, "SEARCH_DIR", tmp_path / "results" / "search")
     return tmp_path / "results" / "search"
 
 

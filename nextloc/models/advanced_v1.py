@@ -23,8 +23,7 @@ import torch
 from torch import nn
 
 from nextloc.models.base import NextLocationModel, register
-from nextloc.models.baseline import (encode_causally, last_step, pre_norm_encoder,
-                                     sinusoidal_positions)
+from nextloc.models.layers import add_encoder_trunk, encode_with_trunk
 from nextloc.models.losses import focal_nll
 
 MINUTES_PER_DAY = 1440
@@ -55,20 +54,15 @@ class AdvancedV1(NextLocationModel):
         self.user = nn.Embedding(num_users + 1, dim)
         self.time = nn.Sequential(nn.Linear(2 * (day_harmonics + week_harmonics), time_hidden),
                                   nn.GELU(), nn.Linear(time_hidden, dim))
-        self.register_buffer("positions", sinusoidal_positions(512, dim), persistent=False)
-        self.dropout = nn.Dropout(dropout)
-        self.encoder = pre_norm_encoder(dim, layers, heads, feedforward, dropout)
-        self.norm = nn.LayerNorm(dim)
-        self.classifier = nn.Linear(dim, num_locations)
+        add_encoder_trunk(self, num_locations, dim, layers, heads, feedforward, dropout)
 
     def encode(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """[B, dim] summary of the history (the last real step of the encoder output)."""
         cyclic = cyclic_time_features(batch["start_min"], batch["weekday"], self.day_harmonics,
                                       self.week_harmonics)
         steps = (self.location(batch["location"]) + self.user(batch["user"])[:, None]
-                 + self.time(cyclic) + self.positions[: batch["location"].shape[1]])
-        hidden = encode_causally(self.encoder, self.dropout(steps), batch["mask"])
-        return self.norm(last_step(hidden, batch["length"]))
+                 + self.time(cyclic))
+        return encode_with_trunk(self, steps, batch)[1]
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return torch.log_softmax(self.classifier(self.dropout(self.encode(batch))), dim=-1)

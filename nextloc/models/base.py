@@ -1,6 +1,6 @@
 """One interface for every model, and the registry that builds them by name.
 
-A model maps a padded batch (see :func:`nextloc.data.collate`) to log-probabilities over all
+A model maps a padded batch (see :func:`nextloc.batching.collate`) to log-probabilities over all
 locations, [B, num_locations]. Training calls :meth:`NextLocationModel.training_loss`, so a model
 with its own loss (focal, hierarchical, mixup) overrides that method and the loop never branches
 on the model's name. Models that learn statistics from the training split (counts, graphs)
@@ -9,14 +9,13 @@ override :meth:`fit_statistics`; models without trainable parameters are not tra
 from __future__ import annotations
 
 import inspect
-import math
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from nextloc.errors import ConfigError
+from nextloc.models.losses import smoothed_nll
 
 PARAMETER_BUDGET = 500_000
 _REGISTRY: dict[str, Callable[..., "NextLocationModel"]] = {}
@@ -46,25 +45,11 @@ class NextLocationModel(nn.Module):
                                                                    "num_users"}
 
 
-def average_probabilities(log_probs: list[torch.Tensor]) -> torch.Tensor:
-    """log of the mean of several models' probabilities, from their log-probabilities."""
-    return torch.logsumexp(torch.stack(log_probs), dim=0) - math.log(len(log_probs))
-
-
-def smoothed_nll(log_probs: torch.Tensor, target: torch.Tensor, smoothing: float) -> torch.Tensor:
-    """Cross-entropy with label smoothing, on log-probabilities (works for mixtures too)."""
-    nll = F.nll_loss(log_probs, target)
-    if smoothing == 0:
-        return nll
-    return (1 - smoothing) * nll - smoothing * log_probs.mean(dim=1).mean()
-
-
 def register(name: str):
     def decorate(cls):
         if name in _REGISTRY:
             raise ValueError(f"model '{name}' is registered twice")
         _REGISTRY[name] = cls
-        cls.registry_name = name
         return cls
     return decorate
 

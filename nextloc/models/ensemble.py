@@ -1,4 +1,4 @@
-"""Evaluation-only wrappers around trained runs: the seed report's 2-model ensemble and MC dropout.
+"""Evaluation-only wrappers around trained runs: the prior report's 2-model ensemble and MC dropout.
 
 Both load checkpoints written by earlier runs (``members``) and train nothing. An ensemble of two
 480K-parameter baselines has ~960K parameters, over the budget, so its experiment carries
@@ -9,14 +9,14 @@ from __future__ import annotations
 from torch import nn
 
 from nextloc.errors import ConfigError
-from nextloc.models.base import NextLocationModel, average_probabilities, register
+from nextloc.models.base import NextLocationModel, register
+from nextloc.models.checkpoint import load_checkpoint
+from nextloc.models.losses import average_probabilities
+from nextloc.paths import PROJECT_ROOT
 
 
 def load_member(path: str) -> NextLocationModel:
     """A trained model from a checkpoint path, relative paths taken from the project root."""
-    from nextloc.data import PROJECT_ROOT
-    from nextloc.train import load_checkpoint  # train imports the models: import it late
-
     path = PROJECT_ROOT / path
     if not path.is_file():
         raise ConfigError(f"{path}: checkpoint not found; run the experiment that writes it "

@@ -17,7 +17,12 @@ import torch
 
 from nextloc.models.base import NextLocationModel, register
 
+# Score scales, each far above everything the scale below can add up to: the main rule's counts
+# (PRIMARY), the fallback's counts (SECONDARY), then the tie-breaks, which stay below 1 in total:
+# the latest visit in (0, 1) times RECENCY_WEIGHT, and train popularity in [0, 1) times
+# POPULARITY_WEIGHT.
 PRIMARY, SECONDARY = 1e6, 1e3
+RECENCY_WEIGHT, POPULARITY_WEIGHT = 1e-3, 1e-6
 
 
 class CountingModel(NextLocationModel):
@@ -47,7 +52,8 @@ class CountingModel(NextLocationModel):
         return self.empty_scores(batch).scatter_reduce_(1, batch["location"], recency, "amax")
 
     def tie_break(self, batch) -> torch.Tensor:
-        return self.latest_visit(batch) * 1e-3 + self.popularity * 1e-6
+        return (self.latest_visit(batch) * RECENCY_WEIGHT
+                + self.popularity * POPULARITY_WEIGHT)
 
 
 @register("persistent")

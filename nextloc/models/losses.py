@@ -1,15 +1,29 @@
-"""Losses shared by several models (no model is registered here).
+"""Losses and probability averaging shared by several models (no model is registered here).
 
-``focal_nll`` is the focal loss of Lin et al. (2017), FL = -(1 - p_t)^gamma log p_t, written on
-log-probabilities and combined with label smoothing the same way as
-:func:`nextloc.models.base.smoothed_nll`: the per-sample smoothed cross-entropy is multiplied by
-the focal factor (1 - p_t)^gamma. With ``gamma=0`` it is exactly ``smoothed_nll``.
+``smoothed_nll`` is cross-entropy with label smoothing written on log-probabilities, so that it
+also applies to mixtures (pointer, ensembles). ``focal_nll`` is the focal loss of Lin et al.
+(2017), FL = -(1 - p_t)^gamma log p_t: the per-sample smoothed cross-entropy multiplied by the
+focal factor (1 - p_t)^gamma; with ``gamma=0`` it is exactly ``smoothed_nll``.
 """
 from __future__ import annotations
 
-import torch
+import math
 
-from nextloc.models.base import smoothed_nll
+import torch
+import torch.nn.functional as F
+
+
+def smoothed_nll(log_probs: torch.Tensor, target: torch.Tensor, smoothing: float) -> torch.Tensor:
+    """Cross-entropy with label smoothing, on log-probabilities (works for mixtures too)."""
+    nll = F.nll_loss(log_probs, target)
+    if smoothing == 0:
+        return nll
+    return (1 - smoothing) * nll - smoothing * log_probs.mean(dim=1).mean()
+
+
+def average_probabilities(log_probs: list[torch.Tensor]) -> torch.Tensor:
+    """log of the mean of several models' probabilities, from their log-probabilities."""
+    return torch.logsumexp(torch.stack(log_probs), dim=0) - math.log(len(log_probs))
 
 
 def focal_nll(log_probs: torch.Tensor, target: torch.Tensor, gamma: float = 2.0,

@@ -37,8 +37,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nextloc.models.base import NextLocationModel, register
-from nextloc.models.baseline import (encode_causally, last_step, pre_norm_encoder,
-                                     sinusoidal_positions)
+from nextloc.models.layers import add_encoder_trunk, encode_with_trunk
 
 EPSILON = 1e-9
 
@@ -76,11 +75,7 @@ class MemoryGraph(NextLocationModel):
         self.user = nn.Embedding(num_users + 1, dim)
         self.hour = nn.Embedding(24, dim)
         self.weekday = nn.Embedding(7, dim)
-        self.register_buffer("positions", sinusoidal_positions(512, dim), persistent=False)
-        self.dropout = nn.Dropout(dropout)
-        self.encoder = pre_norm_encoder(dim, layers, heads, feedforward, dropout)
-        self.norm = nn.LayerNorm(dim)
-        self.classifier = nn.Linear(dim, num_locations)
+        add_encoder_trunk(self, num_locations, dim, layers, heads, feedforward, dropout)
         if use_graph:
             k = min(graph_neighbours, num_locations)
             self.register_buffer("neighbour_index", torch.zeros(num_locations, k, dtype=torch.long))
@@ -120,10 +115,8 @@ class MemoryGraph(NextLocationModel):
         """(encoder outputs [B, L, dim], history summary [B, dim])."""
         location = batch["location"]
         steps = (F.embedding(location, self.location_table()) + self.user(batch["user"])[:, None]
-                 + self.hour(batch["start_min"] // 60) + self.weekday(batch["weekday"])
-                 + self.positions[: location.shape[1]])
-        hidden = encode_causally(self.encoder, self.dropout(steps), batch["mask"])
-        summary = self.norm(last_step(hidden, batch["length"]))
+                 + self.hour(batch["start_min"] // 60) + self.weekday(batch["weekday"]))
+        hidden, summary = encode_with_trunk(self, steps, batch)
         if self.use_memory:
             scores = self.memory_query(summary) @ self.memory_keys.T / math.sqrt(summary.shape[-1])
             read = torch.softmax(scores, dim=-1) @ self.memory_values

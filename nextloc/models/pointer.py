@@ -22,18 +22,13 @@ from torch import nn
 
 from nextloc.errors import ConfigError
 from nextloc.models.base import NextLocationModel, register
-from nextloc.models.baseline import last_step, pre_norm_encoder
+from nextloc.models.layers import last_step, log_bucket, pre_norm_encoder
 
 FEATURE_GROUPS = ("user", "time", "duration", "recency", "frequency", "transition")
 DEFAULT_FEATURES = FEATURE_GROUPS[:5]
 MAX_STEPS_BACK = 64
 MINUTES_PER_SLOT = 30
 EPSILON = 1e-9
-
-
-def log_bucket(values: torch.Tensor, buckets: int) -> torch.Tensor:
-    """0, 1, 2-3, 4-7, ... minutes -> 0, 1, 2, 3, ...; capped at ``buckets - 1``."""
-    return torch.floor(torch.log2(values.clamp(min=0).float() + 1)).long().clamp(max=buckets - 1)
 
 
 @register("pointer")

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 from nextloc.errors import ConfigError
-from nextloc.models.base import NextLocationModel, average_probabilities, register, smoothed_nll
+from nextloc.models.base import NextLocationModel, register
+from nextloc.models.losses import average_probabilities, smoothed_nll
 from nextloc.models.pointer import PointerModel
 
 

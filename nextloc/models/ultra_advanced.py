@@ -44,9 +44,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nextloc.models.base import NextLocationModel, register, smoothed_nll
-from nextloc.models.baseline import (encode_causally, last_step, pre_norm_encoder,
-                                     sinusoidal_positions)
+from nextloc.models.base import NextLocationModel, register
+from nextloc.models.layers import (encode_causally, last_step, log_bucket, pre_norm_encoder,
+                                   sinusoidal_positions)
+from nextloc.models.losses import smoothed_nll
 
 MINUTES_PER_DAY, MINUTES_PER_WEEK = 1440, 10080
 SCALES = (5, 10, None)  # multiscale pooling windows in steps; None = the whole history
@@ -77,11 +78,6 @@ def rotate_pairs(x: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     even, odd = x[..., 0::2], x[..., 1::2]
     cos, sin = angle.cos(), angle.sin()
     return torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1).flatten(-2)
-
-
-def log_bucket(minutes: torch.Tensor, buckets: int) -> torch.Tensor:
-    """0, 1, 2-3, 4-7, ... minutes -> 0, 1, 2, 3, ...; capped at ``buckets - 1``."""
-    return torch.floor(torch.log2(minutes.clamp(min=0).float() + 1)).long().clamp(max=buckets - 1)
 
 
 @register("ultra_advanced")

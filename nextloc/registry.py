@@ -1,0 +1,169 @@
+"""The experiment registry (``experiments.yaml``) and the resolution of an experiment's settings.
+
+An experiment is a model plus training settings; keys of :class:`TrainConfig` are training
+settings, ``model.<option>`` keys (or a ``model_options`` mapping) are the model's options.
+Two keys are resolved from earlier results rather than typed in:
+
+- ``search: NAME`` takes the hyperparameters of the best validation trial of that search;
+- ``epochs_from: EXPERIMENT`` sets ``epochs`` to the median best epoch (chosen on validation)
+  of that experiment's runs, for refits on train + validation.
+
+An ``ablations:`` entry expands into experiments: ``BASE: {seeds: [...], without: [...]}`` gives one
+experiment ``BASE_no_X`` per switch X, with BASE's settings and ``model.X: false``; a switch
+written as a mapping (``X: {setting: value}``) sets those settings instead.
+
+String settings may name earlier runs' checkpoints with placeholders, filled in per run:
+``{checkpoints}`` (the checkpoint folder of full or quick runs, relative to the project root),
+``{seed}`` (this run's seed) and ``{next_seed}`` (the next seed in the experiment's list,
+cyclically).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import fields
+
+import yaml
+
+from nextloc import paths, results
+from nextloc.errors import ConfigError
+from nextloc.train import TrainConfig
+
+QUICK_SETTINGS = {"epochs": 2, "max_batches": 8, "warmup_epochs": 1}
+# Keys of an experiment that describe or resolve it rather than set a training option.
+METADATA_KEYS = frozenset({"seeds", "search", "epochs_from", "notebook", "description",
+                           "prior_report_acc1", "prior_report_by_seed"})
+# What an ablation does not inherit from its base experiment: the base's own identity.
+NOT_INHERITED = frozenset({"seeds", "description", "prior_report_acc1", "prior_report_by_seed"})
+
+
+def load_registry() -> dict:
+    """experiments.yaml, with its ``ablations:`` expanded into experiments."""
+    path = paths.REGISTRY_FILE
+    if not path.is_file():
+        raise ConfigError(f"{path}: experiment registry not found.")
+    registry = yaml.safe_load(path.read_text())
+    registry["experiments"] = expand_ablations(registry.get("experiments") or {},
+                                               registry.get("ablations") or {})
+    return registry
+
+
+def expand_ablations(experiments: dict, ablations: dict) -> dict:
+    expanded = dict(experiments)
+    for base, spec in ablations.items():
+        if base not in experiments:
+            raise ConfigError(f"ablations: '{base}' is not an experiment of experiments.yaml")
+        inherited = {k: v for k, v in experiments[base].items() if k not in NOT_INHERITED}
+        for switch, settings in switch_settings(spec.get("without", [])).items():
+            name = f"{base}_no_{switch}"
+            if name in expanded:
+                raise ConfigError(f"ablations: '{name}' is defined twice")
+            description = f"{base} without {switch.replace('_', ' ')}"
+            expanded[name] = {**inherited, "description": description, **settings,
+                              "seeds": spec["seeds"]}
+    return expanded
+
+
+def switch_settings(without: list) -> dict[str, dict]:
+    """``[a, {b: {...}}]`` -> ``{a: {"model.a": False}, b: {...}}``."""
+    switches = {}
+    for entry in without:
+        if isinstance(entry, str):
+            switches[entry] = {f"model.{entry}": False}
+        else:
+            switches.update(entry)
+    return switches
+
+
+def ablations_of(base: str) -> list[str]:
+    """The ablation experiments of ``base``, in the order experiments.yaml lists them."""
+    spec = (load_registry().get("ablations") or {}).get(base, {})
+    return [f"{base}_no_{switch}" for switch in switch_settings(spec.get("without", []))]
+
+
+def train_config(settings: dict, **overrides) -> TrainConfig:
+    """A TrainConfig from flat settings; ``model.x`` keys become model options."""
+    known = {f.name for f in fields(TrainConfig)}
+    config, options = {}, dict(settings.get("model_options", {}))
+    for key, value in {**settings, **overrides}.items():
+        if key.startswith("model."):
+            options[key.removeprefix("model.")] = value
+        elif key in known and key != "model_options":
+            config[key] = value
+        elif key not in METADATA_KEYS | {"model_options"}:
+            raise ConfigError(f"unknown setting '{key}'; training settings are {sorted(known)}, "
+                              f"model options are written 'model.<option>'.")
+    return TrainConfig(**config, model_options=options)
+
+
+def median_best_epoch(experiment: str) -> int:
+    runs = results.read_metrics()
+    runs = runs[runs["experiment"] == experiment]
+    if runs.empty:
+        raise ConfigError(f"epochs_from: no runs of '{experiment}' in {paths.METRICS_FILE} yet; "
+                          f"run `nextloc run {experiment}` first.")
+    return int(math.floor(runs["best_epoch"].median() + 0.5))  # half up: 5.5 -> 6
+
+
+def experiment_settings(name: str, quick: bool = False) -> dict:
+    """The fully resolved settings of one experiment (what its config hash is computed on)."""
+    experiments = load_registry()["experiments"]
+    if name not in experiments:
+        raise ConfigError(f"unknown experiment '{name}'; experiments.yaml defines "
+                          f"{sorted(experiments)}")
+    spec = dict(experiments[name])
+    settings = {k: v for k, v in spec.items() if k not in METADATA_KEYS}
+    if "search" in spec:
+        settings = {**best_point(spec["search"]), **settings}
+    if "epochs_from" in spec and not quick:
+        settings["epochs"] = median_best_epoch(spec["epochs_from"])
+    if name.endswith("_over_budget"):
+        settings["over_budget_ok"] = True
+    if quick:
+        settings.update(QUICK_SETTINGS)
+    return settings
+
+
+def config_hash(settings: dict, seed: int) -> str:
+    return hashlib.sha256(json.dumps({**settings, "seed": seed}, sort_keys=True,
+                                     default=str).encode()).hexdigest()[:12]
+
+
+def fill_placeholders(value, fields: dict):
+    if isinstance(value, str):
+        return value.format(**fields)
+    if isinstance(value, list):
+        return [fill_placeholders(v, fields) for v in value]
+    return value
+
+
+def run_settings(experiment: str, seed: int, quick: bool) -> dict:
+    """The experiment's settings with this run's placeholders filled in."""
+    settings = experiment_settings(experiment, quick)
+    seeds = load_registry()["experiments"][experiment]["seeds"]
+    following = seeds[(seeds.index(seed) + 1) % len(seeds)] if seed in seeds else seed
+    root = paths.checkpoints_dir(quick).relative_to(paths.PROJECT_ROOT)
+    fields = {"checkpoints": str(root), "seed": seed, "next_seed": following}
+    return {key: fill_placeholders(value, fields) for key, value in settings.items()}
+
+
+def search_spec(name: str) -> dict:
+    searches = load_registry().get("searches", {})
+    if name not in searches:
+        raise ConfigError(f"unknown search '{name}'; defined in experiments.yaml: "
+                          f"{sorted(searches)}")
+    return searches[name]
+
+
+def best_point(name: str) -> dict:
+    """The hyperparameters of the search's best trial by validation Acc@1, on top of its base
+    search's best point, if it has one. A child search whose best trial does not beat the base
+    search's best keeps the base's point."""
+    spec = search_spec(name)
+    inherited = best_point(spec["base_search"]) if "base_search" in spec else {}
+    best = results.best_trial(name)
+    if ("base_search" in spec
+            and best["val_acc1"] <= results.best_trial(spec["base_search"])["val_acc1"]):
+        return inherited
+    return {**inherited, **spec["base"], **json.loads(best["trial"])}
