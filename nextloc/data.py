@@ -9,13 +9,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from nextloc.errors import DataError
+from nextloc.locations import load_locations, with_coordinates
 from nextloc.paths import PROJECT_ROOT, atomic_write
 
 STAYPOINTS_FILE = "dataSet_geolife.csv"
@@ -25,7 +26,7 @@ STAYPOINT_COLUMNS = ("id", "user_id", "location_id", "duration", "start_day", "e
 SPLITS = ("train", "validation", "test")
 PAD, UNSEEN = 0, 1  # location ids reserved before the train-fitted ones (2..N+1)
 MAX_DURATION_MIN = 60 * 24 * 2 - 1
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 def default_data_dir() -> Path:
@@ -49,6 +50,9 @@ class Split:
     target_weekday: np.ndarray  # int64 [n] for error analysis only, never a model input
     target_day: np.ndarray      # int64 [n] days since the user's first record (any split)
     staypoint_id: np.ndarray    # int64 [n] id of the target staypoint
+    # float64 [num_locations, 2] (lon, lat) of every encoded class, NaN where unknown (0, 1):
+    # the same array in every split of a dataset; None when the dataset has no coordinates
+    coordinates: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.target)
@@ -66,11 +70,12 @@ class Split:
             shift += part.offsets[-1]
         arrays = {name: np.concatenate([getattr(p, name) for p in parts])
                   for name in STEP_FIELDS + SAMPLE_FIELDS}
-        return Split(offsets=np.concatenate(offsets), **arrays)
+        return Split(offsets=np.concatenate(offsets), coordinates=parts[0].coordinates, **arrays)
 
 
 STEP_FIELDS = ("location", "weekday", "start_min", "duration", "days_ago")
 SAMPLE_FIELDS = ("user", "target", "target_weekday", "target_day", "staypoint_id")
+ARRAY_FIELDS = ("offsets",) + STEP_FIELDS + SAMPLE_FIELDS  # what the npz cache stores
 
 
 @dataclass
@@ -79,6 +84,11 @@ class GeolifeData:
     num_locations: int      # classes, padding 0 and unseen 1 included
     num_users: int          # user ids are 1..num_users; 0 is free for padding
     previous_day: int
+    location_ids: np.ndarray | None = None  # int64 [num_locations] raw id per class; -1 for 0, 1
+
+    @property
+    def coordinates(self) -> np.ndarray | None:
+        return self.splits["train"].coordinates
 
     def summary(self) -> dict:
         return {**{name: len(split) for name, split in self.splits.items()},
@@ -226,8 +236,13 @@ def build_dataset(staypoints: pd.DataFrame, valid_ids: np.ndarray, previous_day:
         if len(splits[name]) == 0:
             raise DataError(f"{source}: the {name} split has no samples with previous_day="
                             f"{previous_day}; check the data and the split rules.")
-    return GeolifeData(splits=splits, num_locations=int(frame["location"].max()) + 1,
-                       num_users=int(frame["user_id"].max()), previous_day=previous_day)
+    num_locations = int(frame["location"].max()) + 1
+    location_ids = np.full(num_locations, -1, dtype=np.int64)  # class -> raw id (-1: 0, 1)
+    location_ids[frame["location"].to_numpy()] = frame["location_id"].to_numpy()
+    location_ids[[PAD, UNSEEN]] = -1
+    return GeolifeData(splits=splits, num_locations=num_locations,
+                       num_users=int(frame["user_id"].max()), previous_day=previous_day,
+                       location_ids=location_ids)
 
 
 def _cache_key(data_dir: Path, previous_day: int) -> str:
@@ -252,17 +267,18 @@ def load_dataset(data_dir: str | Path | None = None, previous_day: int = 7,
     staypoints, valid_ids = read_staypoints(data_dir)
     cache_file = cache_dir() / f"samples-{_cache_key(data_dir, previous_day)}.npz"
     if use_cache and cache_file.is_file():
-        return _load_cache(cache_file)
+        return with_coordinates(_load_cache(cache_file), load_locations(data_dir))
     data = build_dataset(staypoints, valid_ids, previous_day, source=str(data_dir))
     if use_cache:
         _save_cache(cache_file, data)
-    return data
+    return with_coordinates(data, load_locations(data_dir))
 
 
 def _save_cache(path: Path, data: GeolifeData) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {f"{split}.{f.name}": getattr(samples, f.name)
-              for split, samples in data.splits.items() for f in fields(Split)}
+    arrays = {f"{split}.{name}": getattr(samples, name)
+              for split, samples in data.splits.items() for name in ARRAY_FIELDS}
+    arrays["location_ids"] = data.location_ids
     meta = {"num_locations": data.num_locations, "num_users": data.num_users,
             "previous_day": data.previous_day}
     atomic_write(path, lambda tmp: np.savez_compressed(tmp, meta=np.array(json.dumps(meta)),
@@ -272,6 +288,7 @@ def _save_cache(path: Path, data: GeolifeData) -> None:
 def _load_cache(path: Path) -> GeolifeData:
     with np.load(path, allow_pickle=False) as stored:
         meta = json.loads(str(stored["meta"]))
-        splits = {split: Split(**{f.name: stored[f"{split}.{f.name}"] for f in fields(Split)})
+        splits = {split: Split(**{name: stored[f"{split}.{name}"] for name in ARRAY_FIELDS})
                   for split in SPLITS}
-    return GeolifeData(splits=splits, **meta)
+        location_ids = stored["location_ids"]
+    return GeolifeData(splits=splits, location_ids=location_ids, **meta)

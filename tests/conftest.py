@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from nextloc.data import STAYPOINTS_FILE, VALID_IDS_FILE, build_dataset
+from nextloc.locations import LOCATIONS_FILE, with_coordinates
 
 # The test tensors are tiny, so extra intra-op threads buy nothing, and on a busy machine their
 # OpenMP spin-waiting made the suite ~10x slower (38 s instead of 4 s on 2 shared cores).
@@ -50,6 +51,27 @@ def make_staypoints(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     return staypoints, valid_ids
 
 
+def make_locations(seed: int = 0) -> pd.DataFrame:
+    """Coordinates of every raw location id of :func:`make_staypoints`: ``lon, lat`` and the
+    columns of locations_geolife.csv (WKT ``center``). A few places around Beijing from 50 m to ~20 km apart, and one in
+    Shanghai (~1,000 km away), as Geolife has."""
+    rng = np.random.default_rng(seed)
+    ids = np.concatenate([OLD_LOCATIONS, NEW_LOCATIONS])
+    lon = 116.3 + rng.normal(0, 0.08, len(ids))
+    lat = 39.98 + rng.normal(0, 0.06, len(ids))
+    lon[1], lat[1] = lon[0] + 0.0005, lat[0]  # ~40 m from location 0
+    lon[-1], lat[-1] = 121.47, 31.23
+    centers = [f"POINT ({x:.12f} {y:.12f})" for x, y in zip(lon, lat)]
+    return pd.DataFrame({"id": ids, "lon": lon, "lat": lat, "user_id": 0, "center": centers,
+                         "extent": "POLYGON EMPTY"})
+
+
+@pytest.fixture
+def tiny_geo_data(tiny_data):
+    """tiny_data whose splits carry the coordinates of :func:`make_locations`."""
+    return with_coordinates(tiny_data, make_locations())
+
+
 @pytest.fixture(autouse=True)
 def nextloc_cache(tmp_path_factory, monkeypatch) -> Path:
     """Every test gets its own cache folder, so caches never land in the repo or leak across
@@ -74,10 +96,12 @@ def tiny_data(tiny_frames):
 @pytest.fixture
 def write_csvs(tmp_path):
     """Factory: write (staypoints, valid_ids) as the two Geolife CSVs into a fresh folder.
-    Either may be None to leave its file out; valid_ids may be an array or a ready DataFrame."""
+    Either may be None to leave its file out; valid_ids may be an array or a ready DataFrame;
+    ``locations`` (optional) is written as the locations file."""
     counter = iter(range(1_000_000))
 
-    def write(staypoints: pd.DataFrame | None, valid_ids) -> Path:
+    def write(staypoints: pd.DataFrame | None, valid_ids,
+              locations: pd.DataFrame | None = None) -> Path:
         folder = tmp_path / f"geolife-{next(counter)}"
         folder.mkdir()
         if staypoints is not None:
@@ -86,6 +110,8 @@ def write_csvs(tmp_path):
             if not isinstance(valid_ids, pd.DataFrame):
                 valid_ids = pd.DataFrame({"id": np.asarray(valid_ids)})
             valid_ids.to_csv(folder / VALID_IDS_FILE, index=False)
+        if locations is not None:
+            locations.to_csv(folder / LOCATIONS_FILE, index=False)
         return folder
 
     return write
