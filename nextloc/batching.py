@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from nextloc.data import STEP_FIELDS, UNSEEN, Split
+from nextloc.data import SAMPLE_FIELDS, STEP_FIELDS, UNSEEN, Split, _ranges
 from nextloc.errors import DataError
 
 
@@ -37,6 +37,39 @@ def mask_new_locations(split: Split, boundary_fraction: float) -> Split:
     location = np.where(late_steps & ~known[split.location], UNSEEN, split.location)
     target = np.where(~early_samples & ~known[split.target], UNSEEN, split.target)
     return replace(split, location=location, target=target)
+
+
+def select_samples(split: Split, index: np.ndarray) -> Split:
+    """The samples ``index`` of ``split``, in that order, each with its whole history."""
+    lengths = split.lengths[index]
+    steps = _ranges(split.offsets[index], lengths)
+    return replace(split, offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
+                   **{name: getattr(split, name)[steps] for name in STEP_FIELDS},
+                   **{name: getattr(split, name)[index] for name in SAMPLE_FIELDS})
+
+
+def keep_recent_fraction(split: Split, fraction: float) -> Split:
+    """Per user, the most recent ``ceil(fraction * n)`` of the user's ``n`` samples (by target
+    day, then split order), in split order: a training split with less data.
+
+    The most recent samples are kept, not the earliest, so that every fraction ends where the
+    training period ends, right before validation and test: the learning curve then varies the
+    amount of data alone. Keeping the earliest would also widen the gap in time between the
+    training targets and the test period, and charge the effect of that drift to "less data".
+    Only whole samples are dropped: the histories of the kept ones are untouched.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return split
+    order = np.lexsort((np.arange(len(split)), split.target_day, split.user))  # by user, day
+    user = split.user[order]
+    first = np.searchsorted(user, user, side="left")
+    count = np.searchsorted(user, user, side="right") - first
+    newest_rank = count - 1 - (np.arange(len(order)) - first)  # 0 = the user's latest sample
+    keep = np.zeros(len(split), dtype=bool)
+    keep[order] = newest_rank < np.ceil(fraction * count - 1e-9)  # 0.3 * 10 is 3, not 4
+    return select_samples(split, np.flatnonzero(keep))
 
 
 def collate(split: Split, index: np.ndarray) -> dict[str, torch.Tensor]:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from nextloc.batching import batches, mask_new_locations
+from nextloc.batching import batches, keep_recent_fraction, mask_new_locations
 from nextloc.data import GeolifeData, Split
 from nextloc.device import resolve_device, set_seed
 from nextloc.errors import ConfigError
@@ -41,6 +41,9 @@ class TrainConfig:
     # fraction of each user's training days after which new locations are relabelled "unseen"
     # (see nextloc.data.mask_new_locations); None leaves the training split as it is
     mask_new_locations_after: float | None = None
+    # share of each user's training samples trained on, the most recent ones (learning curves;
+    # see nextloc.batching.keep_recent_fraction); validation and test are never reduced
+    train_fraction: float = 1.0
     max_batches: int | None = None  # quick mode: cap batches per epoch (and per evaluation)
     device: str = "auto"
     num_threads: int | None = None
@@ -50,6 +53,8 @@ class TrainConfig:
         if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0 or self.patience < 1:
             raise ConfigError(f"invalid training config: epochs={self.epochs}, batch_size="
                               f"{self.batch_size}, lr={self.lr}, patience={self.patience}")
+        if not 0 < self.train_fraction <= 1:
+            raise ConfigError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -162,6 +167,8 @@ def prepare(config: TrainConfig, data: GeolifeData,
     train_split = data.splits["train"]
     if config.mask_new_locations_after is not None:
         train_split = mask_new_locations(train_split, config.mask_new_locations_after)
+    # After the masking, which is computed on the whole training period like the vocabulary.
+    train_split = keep_recent_fraction(train_split, config.train_fraction)
     if config.refit:
         train_split = Split.concat([train_split, data.splits["validation"]])
     model.fit_statistics(train_split)
