@@ -12,6 +12,13 @@ often its location occurs in the window, and (optional group ``transition``) whe
 right after a stay at the current place; ``features`` switches these groups on and off, and
 ``copy`` / ``generate`` remove one path for ablations. The generation head shares its weights
 with the location embedding, which keeps the model far under the 500K budget.
+
+Geographic options (see :mod:`nextloc.models.geography`), off by default: ``distance`` adds a
+learned bias of each candidate's distance bucket from the current place to the generation
+logits, and an embedding of each history step's distance bucket from the current place to that
+step's key, so the copy attention can weigh places by how far they are; ``clusters: K`` makes a
+location's vector its own embedding plus its cluster's, both for the history steps and for the
+tied generation head (where locations of one cluster then share a part of their score).
 """
 from __future__ import annotations
 
@@ -22,6 +29,8 @@ from torch import nn
 
 from nextloc.errors import ConfigError
 from nextloc.models.base import NextLocationModel, register
+from nextloc.models.geography import (DISTANCE_BUCKETS, add_geography, cluster_embedding,
+                                      distance_logits)
 from nextloc.models.layers import last_step, log_bucket, pre_norm_encoder
 
 FEATURE_GROUPS = ("user", "time", "duration", "recency", "frequency", "transition")
@@ -36,7 +45,8 @@ class PointerModel(NextLocationModel):
     def __init__(self, num_locations: int, num_users: int, dim: int = 96, layers: int = 2,
                  heads: int = 4, feedforward: int = 192, dropout: float = 0.1,
                  copy: bool = True, generate: bool = True,
-                 features: list[str] = DEFAULT_FEATURES):
+                 features: list[str] = DEFAULT_FEATURES, distance: bool = False,
+                 clusters: int = 0):
         super().__init__(num_locations, num_users)
         unknown = sorted(set(features) - set(FEATURE_GROUPS))
         if unknown or not (copy or generate):
@@ -68,6 +78,20 @@ class PointerModel(NextLocationModel):
         self.key = nn.Linear(dim, dim)
         self.gate = nn.Linear(dim, 1)
         self.generation_bias = nn.Parameter(torch.zeros(num_locations))
+        add_geography(self, num_locations, dim, distance, clusters)  # after all the others
+        self.key_distance = nn.Embedding(DISTANCE_BUCKETS, dim) if distance else None
+        if distance:
+            nn.init.zeros_(self.key_distance.weight)  # starts as the plain copy attention
+
+    def fit_statistics(self, train) -> None:
+        if self.geography is not None:
+            self.geography.fit(train, "pointer")
+
+    def location_table(self) -> torch.Tensor:
+        """[N, dim] location vectors: the embedding, plus the cluster's with ``clusters``."""
+        if self.cluster is None:
+            return self.location.weight
+        return self.location.weight + cluster_embedding(self, self.geography.cluster_of)
 
     def steps_back_index(self, batch) -> torch.Tensor:
         position = torch.arange(batch["location"].shape[1], device=batch["location"].device)
@@ -75,6 +99,8 @@ class PointerModel(NextLocationModel):
 
     def embed_steps(self, batch) -> torch.Tensor:
         steps = self.location(batch["location"])
+        if self.cluster is not None:
+            steps = steps + cluster_embedding(self, batch["location"])
         if self.user is not None:
             steps = steps + self.user(batch["user"])[:, None]
         if "time" in self.features:
@@ -116,17 +142,33 @@ class PointerModel(NextLocationModel):
         summary = self.summary(context)
         parts = []
         if self.copy:
-            scores = (self.key(hidden) @ self.query(summary)[:, :, None])[..., 0]
-            scores = scores / math.sqrt(hidden.shape[-1])
-            if "recency" in self.features:
-                scores = scores + self.recency_bias(self.steps_back_index(batch))[..., 0]
-            attention = torch.softmax(scores.masked_fill(~mask, -1e9), dim=1)
-            copy = torch.zeros(len(mask), self.num_locations, device=mask.device)
-            parts.append(copy.scatter_add_(1, batch["location"], attention * mask))
+            parts.append(self.copy_distribution(hidden, summary, batch))
         if self.generate:
-            logits = self.dropout(summary) @ self.location.weight.T + self.generation_bias
-            parts.append(torch.softmax(logits, dim=-1))
+            parts.append(self.generation_distribution(summary, batch))
         if len(parts) == 1:
             return torch.log(parts[0] + EPSILON)
         gate = torch.sigmoid(self.gate(summary))
         return torch.log(gate * parts[0] + (1 - gate) * parts[1] + EPSILON)
+
+    def copy_distribution(self, hidden, summary, batch) -> torch.Tensor:
+        """[B, N] attention over the history steps, summed per location."""
+        mask = batch["mask"]
+        keys = self.key(hidden)
+        if self.key_distance is not None:
+            current = last_step(batch["location"], batch["length"])
+            keys = keys + self.key_distance(self.geography.step_buckets(batch["location"],
+                                                                        current))
+        scores = (keys @ self.query(summary)[:, :, None])[..., 0] / math.sqrt(hidden.shape[-1])
+        if "recency" in self.features:
+            scores = scores + self.recency_bias(self.steps_back_index(batch))[..., 0]
+        attention = torch.softmax(scores.masked_fill(~mask, -1e9), dim=1)
+        copy = torch.zeros(len(mask), self.num_locations, device=mask.device)
+        return copy.scatter_add_(1, batch["location"], attention * mask)
+
+    def generation_distribution(self, summary, batch) -> torch.Tensor:
+        """[B, N] softmax of the generation head, tied to the location vectors."""
+        summary = self.dropout(summary)
+        logits = summary @ self.location_table().T + self.generation_bias
+        if self.distance_bias is not None:
+            logits = logits + distance_logits(self, summary, batch)
+        return torch.softmax(logits, dim=-1)

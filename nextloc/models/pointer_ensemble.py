@@ -34,6 +34,10 @@ class PointerEnsemble(NextLocationModel):
     def option_names(cls) -> set[str]:
         return {"size", "dim"} | PointerModel.option_names()
 
+    def fit_statistics(self, train) -> None:
+        for member in self.members:
+            member.fit_statistics(train)
+
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return average_probabilities([member(batch) for member in self.members])
 
