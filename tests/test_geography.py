@@ -13,7 +13,8 @@ from nextloc.data import PAD, SPLITS, UNSEEN, default_data_dir, load_dataset, sp
 from nextloc.errors import DataError
 from nextloc.locations import LOCATIONS_FILE, load_locations
 from nextloc.models import PARAMETER_BUDGET, build_model, count_parameters
-from nextloc.models.geography import (cluster_classes, distance_bucket, haversine_km, kmeans)
+from nextloc.models.geography import (Geography, cluster_classes, distance_bucket, haversine_km,
+                                      kmeans)
 
 SMALL = {"dim": 16, "layers": 1, "heads": 2, "feedforward": 32}
 GEO_OPTIONS = [{"distance": True}, {"clusters": 3}, {"distance": True, "clusters": 100}]
@@ -83,8 +84,22 @@ def test_haversine_and_buckets():
     assert haversine_km(beijing, shanghai).item() == pytest.approx(1067, rel=0.01)
     east = beijing + torch.tensor([0.01, 0.0])  # ~853 m at this latitude
     assert haversine_km(beijing, east).item() == pytest.approx(0.853, rel=0.01)
-    km = torch.tensor([float("nan"), 0.0, 0.05, 0.1, 0.29, 0.31, 0.85, 1067.0, 20000.0])
-    assert distance_bucket(km).tolist() == [0, 1, 1, 2, 2, 3, 4, 14, 15]
+    km = torch.tensor([float("nan"), 0.0, 0.0, 0.05, 0.1, 0.29, 0.31, 0.85, 500.0, 1067.0])
+    same = torch.tensor([True, True, False, False, False, False, False, False, False, False])
+    assert distance_bucket(km, same).tolist() == [0, 1, 2, 2, 3, 3, 4, 5, 14, 15]
+
+
+def test_candidate_and_step_buckets(tiny_geo_data):
+    geography = Geography(tiny_geo_data.num_locations, distance=True, clusters=0)
+    geography.fit(tiny_geo_data.splits["train"], "test")
+    current = torch.tensor([2, 5, UNSEEN])
+    buckets = geography.candidate_buckets(current)
+    assert buckets.shape == (3, tiny_geo_data.num_locations)
+    assert buckets[:, [PAD, UNSEEN]].eq(0).all() and buckets[2].eq(0).all()
+    assert buckets[0, 2] == buckets[1, 5] == 1 and buckets[0, 3:].ge(2).all()
+    steps = torch.tensor([[3, 2, 0], [5, 1, 2], [2, 3, 4]])
+    assert torch.equal(geography.step_buckets(steps, current),
+                       torch.stack([buckets[row, steps[row]] for row in range(3)]))
 
 
 def test_kmeans_is_deterministic_and_finds_separate_blobs():

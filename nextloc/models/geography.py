@@ -6,8 +6,9 @@ Two model options use it, in the baseline and the pointer:
 
 - ``distance``: the haversine distance from the current place (the last history step) to each
   candidate, in 16 buckets: 0 when either end has no coordinates (padding, the unseen class 1,
-  a place missing from the locations file), else ``1 + floor(log2(1 + d / 100 m))``, capped at
-  15 (< 100 m, 100-300 m, 300-700 m, ..., 0.8-1.6 Mm, beyond). The generation logits get
+  a place missing from the locations file), 1 for the current place itself, else
+  ``2 + floor(log2(1 + d / 100 m))``, capped at 15 (another place < 100 m away, 100-300 m,
+  300-700 m, ..., 410-820 km, beyond). The generation logits get
   ``distance_bias(h)[bucket]``, a learned bias per bucket that depends on the history summary
   h (going far may be likely from one place and unlikely from another); its weights start at
   zero, so training starts from the plain model. Distances are computed per batch
@@ -30,7 +31,8 @@ from torch import nn
 from nextloc.errors import ConfigError, DataError
 from nextloc.models.layers import last_step, log_bucket
 
-DISTANCE_BUCKETS = 16       # 0: unknown, 1..15: log2 steps of 100 m
+DISTANCE_BUCKETS = 16       # 0: unknown, 1: the same place, 2..15: log2 steps of 100 m
+UNKNOWN_DISTANCE, SAME_PLACE = 0, 1
 BUCKET_UNIT_KM = 0.1
 EARTH_RADIUS_KM = 6371.0088
 KM_PER_DEGREE = 111.195     # of latitude (and of longitude at the equator)
@@ -46,12 +48,12 @@ def haversine_km(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return 2 * EARTH_RADIUS_KM * torch.asin(torch.sqrt(h.clamp(0, 1)))
 
 
-def distance_bucket(km: torch.Tensor) -> torch.Tensor:
-    """Bucket of each distance (see the module docstring); NaN (unknown) -> 0."""
-    unknown = torch.isnan(km)
-    bucket = 1 + log_bucket(torch.nan_to_num(km, nan=0.0) / BUCKET_UNIT_KM,
-                            DISTANCE_BUCKETS - 1)
-    return bucket.masked_fill(unknown, 0)
+def distance_bucket(km: torch.Tensor, same: torch.Tensor) -> torch.Tensor:
+    """Bucket of each distance (see the module docstring): NaN (unknown) -> 0, the same place
+    (``same``: the same location id) -> 1, other places by log distance -> 2..15."""
+    bucket = 2 + log_bucket(torch.nan_to_num(km, nan=0.0) / BUCKET_UNIT_KM,
+                            DISTANCE_BUCKETS - 2)
+    return bucket.masked_fill(same, SAME_PLACE).masked_fill(torch.isnan(km), UNKNOWN_DISTANCE)
 
 
 def kmeans(points: np.ndarray, k: int, seed: int = 0, iterations: int = 100) -> np.ndarray:
@@ -120,13 +122,16 @@ class Geography(nn.Module):
 
     def candidate_buckets(self, current: torch.Tensor) -> torch.Tensor:
         """[B, N] distance bucket from each sample's current place to every class."""
+        classes = torch.arange(self.num_locations, device=current.device)
         return distance_bucket(haversine_km(self.coordinates[current][:, None],
-                                            self.coordinates[None]))
+                                            self.coordinates[None]),
+                               classes[None] == current[:, None])
 
     def step_buckets(self, location: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
         """[B, L] distance bucket from each sample's current place to each history step."""
         return distance_bucket(haversine_km(self.coordinates[current][:, None],
-                                            self.coordinates[location]))
+                                            self.coordinates[location]),
+                               location == current[:, None])
 
 
 def add_geography(model: nn.Module, num_locations: int, dim: int, distance: bool,
