@@ -10,7 +10,7 @@ import torch
 from conftest import make_locations
 from nextloc.batching import collate
 from nextloc.data import PAD, SPLITS, UNSEEN, default_data_dir, load_dataset, split_and_encode
-from nextloc.errors import DataError
+from nextloc.errors import ConfigError, DataError
 from nextloc.locations import LOCATIONS_FILE, load_locations
 from nextloc.models import PARAMETER_BUDGET, build_model, count_parameters
 from nextloc.models.geography import (Geography, cluster_classes, distance_bucket, haversine_km,
@@ -169,6 +169,12 @@ def test_geographic_options_need_coordinates(tiny_data, options):
     model = build_model("pointer", tiny_data.num_locations, tiny_data.num_users, **options)
     with pytest.raises(DataError, match="coordinates"):
         model.fit_statistics(tiny_data.splits["train"])
+
+
+@pytest.mark.parametrize("clusters", [-1, True, 2.5])
+def test_a_bad_number_of_clusters_is_refused(clusters):
+    with pytest.raises(ConfigError, match="clusters"):
+        build_model("baseline", 20, 3, clusters=clusters)
 
 
 def test_buffers_travel_with_the_state_dict(tiny_geo_data):

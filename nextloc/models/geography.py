@@ -140,7 +140,7 @@ def add_geography(model: nn.Module, num_locations: int, dim: int, distance: bool
     weights) and ``cluster`` (Embedding K + 2) of its options; None for those that are off.
     Call it after every other module is created, so that a model without these options keeps
     its seeded initialisation and its checkpoint names."""
-    if clusters < 0:
+    if isinstance(clusters, bool) or not isinstance(clusters, int) or clusters < 0:
         raise ConfigError(f"clusters must be 0 (off) or a number of clusters, got {clusters}")
     model.geography = Geography(num_locations, distance, clusters) if distance or clusters else None
     model.distance_bias = nn.Linear(dim, DISTANCE_BUCKETS) if distance else None
