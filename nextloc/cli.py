@@ -13,9 +13,13 @@ from nextloc.errors import NextlocError
 def data_command(args) -> None:
     from nextloc.data import load_dataset
 
-    summary = load_dataset(previous_day=args.previous_day).summary()
-    print(json.dumps(summary) if args.json else
-          "\n".join(f"{k:>12}: {v:,}" for k, v in summary.items()))
+    summary = load_dataset(args.data, previous_day=args.previous_day).summary()
+    if args.json:
+        print(json.dumps(summary))
+        return
+    notes = summary.pop("notes", [])
+    print("\n".join([f"{k:>12}: {v:,}" for k, v in summary.items()]
+                    + [f"note: {note}" for note in notes]))
 
 
 def search_command(args) -> None:
@@ -44,6 +48,11 @@ def archive_command(args) -> None:
     print(archive_runs(args.experiment, args.label))
 
 
+def add_data_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", metavar="DIR", help="dataset folder (default: $NEXTLOC_DATA, "
+                        "else ../shared/data/geolife); see README, 'Your own data'")
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="nextloc", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -52,6 +61,7 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("action", choices=["summary"])
     data.add_argument("--json", action="store_true", help="print machine-readable JSON")
     data.add_argument("--previous-day", type=int, default=7)
+    add_data_option(data)
     data.set_defaults(handler=data_command)
 
     search = commands.add_parser("search", help="hyperparameter search on validation")

@@ -1,28 +1,29 @@
-"""Geolife staypoints -> next-location samples, with the standard split of Hong et al. (2023).
+"""Staypoints -> next-location samples, with the standard split of Hong et al. (2023).
 
 A split is kept in flat "CSR" form: one array per history feature holding every history step of
 every sample back to back, and ``offsets`` so that sample ``i`` owns steps
-``offsets[i]:offsets[i + 1]``. Batches are cut from it and padded to their own longest history.
+``offsets[i]:offsets[i + 1]``. Batches are cut from it by :mod:`nextloc.batching`. Reading and
+checking a dataset folder is :mod:`nextloc.datasets`.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from nextloc import npz_cache
+from nextloc.datasets import GEOLIFE_FILES, dataset_files, read_dataset
 from nextloc.errors import DataError
 from nextloc.locations import load_locations, with_coordinates
-from nextloc.paths import PROJECT_ROOT, atomic_write
+from nextloc.paths import PROJECT_ROOT
 
-STAYPOINTS_FILE = "dataSet_geolife.csv"
-VALID_IDS_FILE = "valid_ids_geolife.csv"
-STAYPOINT_COLUMNS = ("id", "user_id", "location_id", "duration", "start_day", "end_day",
-                     "start_min", "end_min", "weekday")
+STAYPOINTS_FILE = GEOLIFE_FILES["staypoints"]
+VALID_IDS_FILE = GEOLIFE_FILES["valid_ids"]
 SPLITS = ("train", "validation", "test")
 PAD, UNSEEN = 0, 1  # location ids reserved before the train-fitted ones (2..N+1)
 MAX_DURATION_MIN = 60 * 24 * 2 - 1
@@ -85,14 +86,16 @@ class GeolifeData:
     num_users: int          # user ids are 1..num_users; 0 is free for padding
     previous_day: int
     location_ids: np.ndarray | None = None  # int64 [num_locations] raw id per class; -1 for 0, 1
+    notes: tuple[str, ...] = ()  # what the loader assumed, e.g. durations set to 0
 
     @property
     def coordinates(self) -> np.ndarray | None:
         return self.splits["train"].coordinates
 
     def summary(self) -> dict:
-        return {**{name: len(split) for name, split in self.splits.items()},
-                "num_classes": self.num_locations, "num_users": self.num_users}
+        summary = {**{name: len(split) for name, split in self.splits.items()},
+                   "num_classes": self.num_locations, "num_users": self.num_users}
+        return {**summary, "notes": list(self.notes)} if self.notes else summary
 
 
 def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
@@ -104,33 +107,9 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     return np.repeat(starts, lengths) + (np.arange(total) - first_of_each)
 
 
-def _read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    if not path.is_file():
-        raise DataError(
-            f"{path}: file not found. nextloc looked in {path.parent}; put the Geolife files "
-            f"there or set NEXTLOC_DATA to the folder that holds {STAYPOINTS_FILE} and "
-            f"{VALID_IDS_FILE}.")
-    try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{path}: cannot be read as CSV ({err}).") from err
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataError(f"{path}: missing column(s) {missing}; found {list(frame.columns)}.")
-    for column in columns:
-        values = frame[column]
-        if not pd.api.types.is_numeric_dtype(values):
-            bad = values[pd.to_numeric(values, errors="coerce").isna()].iloc[:3].tolist()
-            raise DataError(f"{path}: column '{column}' must be numeric; found values like {bad}.")
-        if values.isna().any():
-            rows = np.flatnonzero(values.isna().to_numpy())[:3].tolist()
-            raise DataError(f"{path}: column '{column}' has NaN/empty values (data rows {rows}).")
-    return frame
-
-
-def read_staypoints(data_dir: Path) -> tuple[pd.DataFrame, np.ndarray]:
-    staypoints = _read_csv(data_dir / STAYPOINTS_FILE, STAYPOINT_COLUMNS)
-    valid_ids = _read_csv(data_dir / VALID_IDS_FILE, ("id",))["id"].to_numpy(np.int64)
+def read_staypoints(data_dir: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
+    """(staypoints, valid ids) of a dataset folder, every value checked (nextloc.datasets)."""
+    staypoints, valid_ids, _ = read_dataset(data_dir)
     return staypoints, valid_ids
 
 
@@ -246,9 +225,10 @@ def build_dataset(staypoints: pd.DataFrame, valid_ids: np.ndarray, previous_day:
 
 
 def _cache_key(data_dir: Path, previous_day: int) -> str:
+    files = dataset_files(data_dir)
     digest = hashlib.sha256(f"v{CACHE_VERSION}|previous_day={previous_day}".encode())
-    for name in (STAYPOINTS_FILE, VALID_IDS_FILE):
-        digest.update((data_dir / name).read_bytes())
+    for path in (files.staypoints, files.valid_ids):
+        digest.update(path.read_bytes() if path is not None else b"|all ids valid|")
     return digest.hexdigest()[:16]
 
 
@@ -258,37 +238,45 @@ def cache_dir() -> Path:
 
 def load_dataset(data_dir: str | Path | None = None, previous_day: int = 7,
                  use_cache: bool = True) -> GeolifeData:
-    """Load the samples of all three splits, from an npz cache keyed by the file contents and
-    ``previous_day`` when one exists."""
+    """Load the samples of all three splits of a dataset folder (see nextloc.datasets), from an
+    npz cache keyed by the file contents and ``previous_day`` when one exists. A cache that
+    cannot be read is rebuilt."""
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-    if not data_dir.is_dir():
-        raise DataError(f"{data_dir}: data folder not found. Set NEXTLOC_DATA to the folder "
-                        f"that holds {STAYPOINTS_FILE} and {VALID_IDS_FILE}.")
-    staypoints, valid_ids = read_staypoints(data_dir)
+    staypoints, valid_ids, notes = read_dataset(data_dir)
     cache_file = cache_dir() / f"samples-{_cache_key(data_dir, previous_day)}.npz"
-    if use_cache and cache_file.is_file():
-        return with_coordinates(_load_cache(cache_file), load_locations(data_dir))
-    data = build_dataset(staypoints, valid_ids, previous_day, source=str(data_dir))
-    if use_cache:
-        _save_cache(cache_file, data)
-    return with_coordinates(data, load_locations(data_dir))
+    data = _load_cache(cache_file) if use_cache else None
+    if data is None:
+        data = build_dataset(staypoints, valid_ids, previous_day, source=str(data_dir))
+        if use_cache:
+            _save_cache(cache_file, data)
+    return replace(with_coordinates(data, load_locations(data_dir)), notes=tuple(notes))
 
 
 def _save_cache(path: Path, data: GeolifeData) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {f"{split}.{name}": getattr(samples, name)
               for split, samples in data.splits.items() for name in ARRAY_FIELDS}
     arrays["location_ids"] = data.location_ids
     meta = {"num_locations": data.num_locations, "num_users": data.num_users,
             "previous_day": data.previous_day}
-    atomic_write(path, lambda tmp: np.savez_compressed(tmp, meta=np.array(json.dumps(meta)),
-                                                       **arrays))
+    npz_cache.save(path, arrays, meta)
 
 
-def _load_cache(path: Path) -> GeolifeData:
-    with np.load(path, allow_pickle=False) as stored:
-        meta = json.loads(str(stored["meta"]))
-        splits = {split: Split(**{name: stored[f"{split}.{name}"] for name in ARRAY_FIELDS})
-                  for split in SPLITS}
-        location_ids = stored["location_ids"]
-    return GeolifeData(splits=splits, location_ids=location_ids, **meta)
+def _load_cache(path: Path) -> GeolifeData | None:
+    """The cached samples, or None when the file is missing or damaged (then it is rebuilt)."""
+    keys = [f"{split}.{name}" for split in SPLITS for name in ARRAY_FIELDS]
+    stored = npz_cache.load(path, keys + ["location_ids"])
+    if stored is None:
+        return None
+    arrays, meta = stored
+    splits = {split: Split(**{name: arrays[f"{split}.{name}"] for name in ARRAY_FIELDS})
+              for split in SPLITS}
+    if any(len(s.offsets) != len(s) + 1 or s.offsets[-1] != len(s.location)
+           for s in splits.values()):
+        return None
+    try:
+        return GeolifeData(splits=splits, num_locations=int(meta["num_locations"]),
+                           num_users=int(meta["num_users"]),
+                           previous_day=int(meta["previous_day"]),
+                           location_ids=arrays["location_ids"])
+    except (KeyError, TypeError, ValueError):
+        return None

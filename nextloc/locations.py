@@ -15,17 +15,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nextloc.datasets import GEOLIFE_FILES, dataset_files
 from nextloc.errors import DataError
 
-LOCATIONS_FILE = "locations_geolife.csv"
+LOCATIONS_FILE = GEOLIFE_FILES["locations"]
 POINT = r"^\s*POINT\s*\(\s*(\S+)\s+(\S+)\s*\)\s*$"
 
 
 def load_locations(data_dir: str | Path) -> pd.DataFrame | None:
-    """``id, lon, lat`` of every location of a dataset folder, or None when it has no locations
-    file. Either ``lon`` and ``lat`` columns or a WKT ``center`` column are read."""
-    path = Path(data_dir) / LOCATIONS_FILE
-    if not path.is_file():
+    """``id, lon, lat`` of every location of a dataset folder (``locations.csv``, or
+    ``locations_geolife.csv`` beside the Geolife files), or None when it has no locations file.
+    Either ``lon`` and ``lat`` columns or a WKT ``center`` column are read."""
+    path = dataset_files(data_dir).locations
+    if path is None:
         return None
     try:
         frame = pd.read_csv(path, usecols=lambda column: column in {"id", "lon", "lat", "center"})
@@ -38,12 +40,13 @@ def load_locations(data_dir: str | Path) -> pd.DataFrame | None:
     if not {"id", "lon", "lat"} <= set(frame.columns):
         raise DataError(f"{path}: needs an 'id' column and 'lon' and 'lat' columns or a WKT "
                         f"'center' column; found {list(frame.columns)}.")
-    frame = frame[["id", "lon", "lat"]]
+    frame = frame[["id", "lon", "lat"]].apply(pd.to_numeric, errors="coerce")  # text -> NaN
     bad = (frame.isna().any(axis=1) | frame["id"].duplicated(keep=False)
+           | (frame["id"] != frame["id"].round())
            | (frame["lon"].abs() > 180) | (frame["lat"].abs() > 90)).to_numpy()
     if bad.any():
         raise DataError(f"{path}: data rows {np.flatnonzero(bad)[:3].tolist()} need a unique "
-                        f"'id' and coordinates (lon in -180..180, lat in -90..90).")
+                        f"whole-number 'id' and coordinates (lon in -180..180, lat in -90..90).")
     return frame.astype({"id": np.int64})
 
 

@@ -201,3 +201,48 @@ def test_cache_is_keyed_by_previous_day_and_file_contents(tiny_data_dir, tiny_fr
 def test_use_cache_false_writes_nothing(tiny_data_dir, nextloc_cache):
     load_dataset(tiny_data_dir, use_cache=False)
     assert list(nextloc_cache.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "missing_array"])
+def test_a_damaged_cache_is_rebuilt(tiny_data_dir, tiny_data, nextloc_cache, damage):
+    # Issue 9, defect 6: a cache that cannot be read used to fail every later command.
+    load_dataset(tiny_data_dir)
+    (cache_file,) = nextloc_cache.glob("samples-*.npz")
+    content = cache_file.read_bytes()
+    if damage == "garbage":
+        cache_file.write_bytes(b"not an npz file")
+    elif damage == "truncated":
+        cache_file.write_bytes(content[:len(content) // 2])
+    else:
+        with np.load(cache_file) as stored:
+            arrays = {k: stored[k] for k in stored.files if k != "test.target"}
+        np.savez_compressed(cache_file, **arrays)
+
+    assert_data_equal(load_dataset(tiny_data_dir), tiny_data)
+    # The rebuilt file replaced the damaged one and reads back without a rebuild.
+    assert [p.name for p in nextloc_cache.iterdir()] == [cache_file.name]
+    with np.load(cache_file, allow_pickle=False) as stored:
+        assert "test.target" in stored.files
+
+
+def test_two_processes_filling_a_cold_cache_do_not_collide(tiny_data_dir, tiny_data,
+                                                           nextloc_cache, monkeypatch):
+    # Issue 9, defect 6: both writers used one temporary name, so the second rename failed.
+    # Replay the race deterministically: after this process has written its temporary file,
+    # another process saves the same cache completely, then this process renames its file.
+    real_savez = np.savez_compressed
+    other_process_done = []
+    cache_file = nextloc_cache / f"samples-{nextloc.data._cache_key(tiny_data_dir, 7)}.npz"
+
+    def savez_then_the_other_process_saves(file, *args, **kwargs):
+        real_savez(file, *args, **kwargs)
+        if not other_process_done:
+            other_process_done.append(True)
+            nextloc.data._save_cache(cache_file, tiny_data)
+
+    monkeypatch.setattr(np, "savez_compressed", savez_then_the_other_process_saves)
+    assert_data_equal(load_dataset(tiny_data_dir), tiny_data)
+    assert other_process_done
+    assert list(nextloc_cache.iterdir()) == [cache_file]  # no temporary file left
+    monkeypatch.undo()
+    assert_data_equal(nextloc.data._load_cache(cache_file), tiny_data)
