@@ -48,6 +48,39 @@ def archive_command(args) -> None:
     print(archive_runs(args.experiment, args.label))
 
 
+def preprocess_command(args) -> None:
+    from nextloc.preprocess import load_config, preprocess
+    from nextloc.preprocess_config import HELP
+
+    config = load_config(args.config, **{name: getattr(args, name) for name in HELP})
+    result = preprocess(args.raw, args.out, config, progress=not args.quiet)
+    if args.json:
+        print(json.dumps({"out": str(args.out), **result.counts}))
+        return
+    print("\n".join(f"{k:>26}: {v:,}" for k, v in result.counts.items()))
+    print(f"wrote {args.out}; next: nextloc data summary --data {args.out} --previous-day "
+          f"{config.previous_day}")
+
+
+def add_preprocess_parser(commands) -> None:
+    from nextloc.preprocess_config import HELP, option_type
+
+    parser = commands.add_parser(
+        "preprocess", help="raw GPS tracks (Geolife .plt) -> a dataset folder, on trackintel",
+        description="Staypoints, activity flag, user quality filter, DBSCAN locations, merging "
+                    "and the valid-id rule of Hong et al. (2023). Options: defaults, then "
+                    "--config FILE (YAML), then these flags.")
+    parser.add_argument("raw", metavar="RAW_DIR", help="folder of <user>/Trajectory/*.plt")
+    parser.add_argument("--out", required=True, metavar="DATA_DIR", help="dataset folder to write")
+    parser.add_argument("--config", metavar="FILE", help="YAML mapping of option: value")
+    parser.add_argument("--json", action="store_true", help="print the counts as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    for name, text in HELP.items():
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=option_type(name),
+                            metavar="N" if option_type(name) is not str else "NAME", help=text)
+    parser.set_defaults(handler=preprocess_command)
+
+
 def add_data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="DIR", help="dataset folder (default: $NEXTLOC_DATA, "
                         "else ../shared/data/geolife); see README, 'Your own data'")
@@ -85,6 +118,8 @@ def parser() -> argparse.ArgumentParser:
     archive.add_argument("experiment")
     archive.add_argument("--as", dest="label", required=True)
     archive.set_defaults(handler=archive_command)
+
+    add_preprocess_parser(commands)
     return root
 
 

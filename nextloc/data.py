@@ -135,6 +135,21 @@ def split_and_encode(staypoints: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def history_window(rows: pd.DataFrame, previous_day: int) -> tuple[np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
+    """Per row of one split (sorted by user, day and minute): the first row of its history, the
+    history's length (earlier stays of the user within ``previous_day`` days), and whether the
+    row is at least ``previous_day`` days after the user's first record in the split."""
+    user = rows["user_id"].to_numpy(np.int64)
+    day = rows["start_day"].to_numpy(np.int64)
+    first_day = rows.groupby("user_id")["start_day"].transform("min").to_numpy(np.int64)
+    # One sorted key per row: history starts at the first row of the same user whose day is
+    # >= day - previous_day. The gap between users keeps the search inside the user's block.
+    key = user * (int(day.max(initial=0)) + previous_day + 1) + day
+    history_start = np.searchsorted(key, key - previous_day, side="left")
+    return history_start, np.arange(len(rows)) - history_start, day - first_day >= previous_day
+
+
 def make_samples(rows: pd.DataFrame, valid_ids: np.ndarray, previous_day: int) -> Split:
     """All samples of one split, vectorized.
 
@@ -144,15 +159,9 @@ def make_samples(rows: pd.DataFrame, valid_ids: np.ndarray, previous_day: int) -
     """
     user = rows["user_id"].to_numpy(np.int64)
     day = rows["start_day"].to_numpy(np.int64)
-    first_day = rows.groupby("user_id")["start_day"].transform("min").to_numpy(np.int64)
-    # One sorted key per row: history starts at the first row of the same user whose day is
-    # >= day - previous_day. The gap between users keeps the search inside the user's block.
-    key = user * (int(day.max(initial=0)) + previous_day + 1) + day
-    history_start = np.searchsorted(key, key - previous_day, side="left")
+    history_start, history_length, old_enough = history_window(rows, previous_day)
     index = np.arange(len(rows))
-    history_length = index - history_start
-    is_sample = ((day - first_day >= previous_day)
-                 & np.isin(rows["id"].to_numpy(np.int64), valid_ids)
+    is_sample = (old_enough & np.isin(rows["id"].to_numpy(np.int64), valid_ids)
                  & (history_length >= 2))
     target_rows = index[is_sample]
     starts, lengths = history_start[is_sample], history_length[is_sample]

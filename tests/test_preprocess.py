@@ -1,0 +1,232 @@
+"""``nextloc preprocess``: raw GPS -> a dataset folder. Checked against facts computed here,
+independently of the pipeline: on synthetic tracks whose stays are known by construction, and
+on the shipped raw Geolife sample (11 users, about two weeks) with relaxed thresholds."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from nextloc.cli import main
+from nextloc.data import default_data_dir, load_dataset
+from nextloc.errors import ConfigError, DataError
+from nextloc.preprocess import PreprocessConfig, load_config, preprocess
+
+RAW_SAMPLE = default_data_dir().parent / "geolife_raw_sample" / "Data"
+RELAXED = ["--min-days", "3", "--quality-window", "0", "--min-samples", "1",
+           "--previous-day", "1", "--min-history", "2"]
+HEADER = "Geolife trajectory\nWGS 84\nAltitude is in Feet\nReserved 3\n0,2,255,My Track,0,0,2,0\n0\n"
+
+
+# --- synthetic tracks: home -> work -> home, every day -----------------------------------------
+
+HOMES = {1: (39.90, 116.30), 2: (39.95, 116.45)}
+WORK = (39.98, 116.32)  # both users work in the same building: one shared location
+DAYS = 12
+
+
+def fixes(start: datetime, minutes: int, at, to=None, step: int = 2):
+    """(time, lat, lon) every ``step`` minutes: still at ``at`` (a few metres of jitter) or
+    moving in a straight line to ``to``."""
+    rng = np.random.default_rng(int(start.timestamp()))
+    for k in range(0, minutes, step):
+        share = k / minutes if to is not None else 0.0
+        lat = at[0] + share * ((to or at)[0] - at[0]) + rng.normal(0, 2e-5)
+        lon = at[1] + share * ((to or at)[1] - at[1]) + rng.normal(0, 2e-5)
+        yield start + timedelta(minutes=k), lat, lon
+
+
+def write_user(folder: Path, user: int) -> None:
+    """One .plt per day: home until 08:00, 30 min to work, work until 17:00, 30 min home."""
+    home = HOMES[user]
+    for day in range(DAYS):
+        midnight = datetime(2008, 10, 6) + timedelta(days=day)
+        points = [*fixes(midnight, 480, home), *fixes(midnight + timedelta(hours=8), 30, home,
+                                                      WORK, step=1),
+                  *fixes(midnight + timedelta(hours=8.5), 510, WORK),
+                  *fixes(midnight + timedelta(hours=17), 30, WORK, home, step=1),
+                  *fixes(midnight + timedelta(hours=17.5), 390, home)]
+        lines = [f"{lat:.6f},{lon:.6f},0,150,0,{t:%Y-%m-%d},{t:%H:%M:%S}" for t, lat, lon in points]
+        path = folder / f"{user:03d}" / "Trajectory" / f"{midnight:%Y%m%d}000000.plt"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(HEADER + "\n".join(lines) + "\n")
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    raw = tmp_path_factory.mktemp("raw")
+    for user in HOMES:
+        write_user(raw, user)
+    out = tmp_path_factory.mktemp("synthetic") / "data"
+    config = PreprocessConfig(min_days=DAYS - 2, quality_window=0, previous_day=1)
+    return raw, out, preprocess(raw, out, config, progress=False)
+
+
+def test_synthetic_stays_are_found_as_constructed(synthetic):
+    _, out, result = synthetic
+    staypoints = pd.read_csv(out / "staypoints.csv")
+    # Per user: the first morning at home, then every day work and an evening-to-morning home.
+    assert result.counts["final_staypoints"] == len(staypoints) == 2 * (2 * DAYS + 1)
+    per_user = staypoints.groupby("user_id")["location_id"].agg(["size", "nunique"])
+    assert per_user["size"].tolist() == [2 * DAYS + 1, 2 * DAYS + 1]
+    assert per_user["nunique"].tolist() == [2, 2]
+    locations = pd.read_csv(out / "locations.csv")
+    assert len(locations) == 3  # two homes and the shared workplace
+    work = locations.loc[(locations["lat"] - WORK[0]).abs().idxmin()]
+    assert abs(work["lon"] - WORK[1]) < 1e-4 and work["staypoints"] == 2 * DAYS
+    users = pd.read_csv(out / "users.csv")
+    assert users["tracked_days"].tolist() == [DAYS - 1, DAYS - 1]
+    assert (users["quality"] > 0.95).all()
+
+
+def test_synthetic_times_match_the_schedule(synthetic):
+    _, out, _ = synthetic
+    staypoints = pd.read_csv(out / "staypoints.csv")
+    at_work = staypoints[staypoints["start_min"] > 0]
+    # Work starts when the fixes stop moving (08:30) and lasts about 8.5 hours.
+    assert at_work["start_min"].between(8 * 60 + 25, 8 * 60 + 31).mean() > 0.45
+    assert (staypoints["duration"] >= 25).all()
+    assert (staypoints["weekday"] == (staypoints["start_day"] + 0) % 7).all()  # 2008-10-06: Mon
+
+
+def test_the_default_quality_filter_drops_short_tracking(tmp_path, synthetic):
+    raw, _, _ = synthetic
+    with pytest.raises(DataError, match=r"no user passes the tracking-quality filter \(min_days"
+                                        r"=50, quality_window=10 weeks; the longest-tracked user "
+                                        rf"has {DAYS - 1} days\)"):
+        preprocess(raw, tmp_path / "out", PreprocessConfig(), progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_without_tracks_is_one_clear_error(tmp_path, capsys):
+    assert main(["preprocess", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "no Geolife tracks found" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--min-samples", "0"], r"\['min_samples'\] out of range"),
+    (["--timezone", "Mars/Olympus"], "unknown time zone 'Mars/Olympus'"),
+    (["--quality-window", "-1"], r"\['quality_window'\] out of range"),
+])
+def test_bad_options_are_one_clear_error(tmp_path, capsys, argv, message):
+    assert main(["preprocess", str(tmp_path), "--out", str(tmp_path / "o"), *argv]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, **{argv[0][2:].replace("-", "_"): _number(argv[1])})
+
+
+def _number(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def test_yaml_options_and_flags_override_in_order(tmp_path):
+    path = tmp_path / "options.yaml"
+    path.write_text("min_days: 5\nepsilon: 35\n")
+    config = load_config(path, epsilon=40, merge_gap=None)
+    assert (config.min_days, config.epsilon, config.merge_gap) == (5, 40, 1.0)
+    path.write_text("min_dayz: 5\n")
+    with pytest.raises(ConfigError, match=r"unknown preprocess option\(s\) \['min_dayz'\]"):
+        load_config(path)
+    path.write_text("epsilon: '20'\n")
+    with pytest.raises(ConfigError, match="epsilon must be a finite number"):
+        load_config(path)
+
+
+# --- the shipped raw Geolife sample --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    if not RAW_SAMPLE.is_dir():
+        pytest.skip(f"raw Geolife sample not found at {RAW_SAMPLE}")
+    out = tmp_path_factory.mktemp("sample") / "data"
+    assert main(["preprocess", str(RAW_SAMPLE), "--out", str(out), "--quiet", *RELAXED]) == 0
+    return out
+
+
+def raw_fixes_per_user() -> dict[int, int]:
+    return {int(user.name): sum(len(p.read_text().splitlines()) - 6
+                                for p in (user / "Trajectory").glob("*.plt"))
+            for user in RAW_SAMPLE.iterdir() if user.is_dir()}
+
+
+def test_sample_counts_match_the_raw_files(sample):
+    report = json.loads((sample / "preprocess.json").read_text())
+    per_user = raw_fixes_per_user()
+    assert report["counts"]["gps_points"] == sum(per_user.values()) > 100_000
+    assert report["counts"]["source_users"] == len(per_user) == 11
+    users = pd.read_csv(sample / "users.csv")
+    assert sorted(users["source_user"]) == sorted(per_user)
+    staypoints = pd.read_csv(sample / "staypoints.csv")
+    assert report["counts"]["final_staypoints"] == len(staypoints) > 50
+    assert report["counts"]["users"] == staypoints["user_id"].nunique() >= 2
+    assert sorted(staypoints["user_id"].unique()) == list(range(1, staypoints["user_id"].max() + 1))
+    assert report["options"]["min_samples"] == 1 and report["options"]["previous_day"] == 1
+
+
+def test_sample_staypoints_lie_inside_their_locations(sample):
+    staypoints = pd.read_csv(sample / "staypoints.csv")
+    locations = pd.read_csv(sample / "locations.csv").set_index("id")
+    assert set(staypoints["location_id"]) == set(locations.index)  # no unused location either
+    extent = shapely.from_wkt(locations.loc[staypoints["location_id"], "extent"].to_numpy())
+    points = shapely.points(staypoints["lon"], staypoints["lat"])
+    assert shapely.covers(extent, points).all()
+    # A location's extent is its staypoints' hull grown by epsilon (20 m): never kilometres.
+    assert (shapely.bounds(extent)[:, 2] - shapely.bounds(extent)[:, 0]).max() < 0.05
+
+
+def test_sample_staypoints_are_activities_with_consistent_times(sample):
+    table = pd.read_csv(sample / "staypoints.csv")
+    assert table["id"].is_unique and (table["duration"] >= 25).all()
+    assert table.equals(table.sort_values(["user_id", "start_day", "start_min"]))
+    start = table["start_day"] * 1440 + table["start_min"]
+    end = table["end_day"] * 1440 + table["end_min"].where(table["end_min"] < 1440, 0)
+    assert ((end - start) - table["duration"]).abs().max() <= 1
+    assert (table.groupby("user_id")["start_day"].min() == 0).all()
+    assert (table.groupby("user_id").apply(
+        lambda u: ((u["weekday"] - u["start_day"]) % 7).nunique(), include_groups=False) == 1).all()
+    # Consecutive stays of a user at one location were merged when at most 1 minute apart.
+    following = table.shift(-1)
+    same = (following["user_id"] == table["user_id"]) & (following["location_id"] == table["location_id"])
+    gap = following["start_day"] * 1440 + following["start_min"] - end
+    assert not (same & (gap <= 1)).any()
+
+
+def published_valid_ids(table: pd.DataFrame, previous_day: int, min_history: int) -> set[int]:
+    """The valid-id rule as Hong et al. (2023) wrote it, one row at a time."""
+    valid = set()
+    for _, rows in table.groupby("user_id"):
+        last = rows["start_day"].max()
+        split = np.select([rows["start_day"] < 0.6 * last, rows["start_day"] < 0.8 * last],
+                          [0, 1], 2)
+        for code in range(3):
+            part = rows[split == code].reset_index(drop=True)
+            for index, row in part.iterrows():
+                if row["start_day"] - part["start_day"].min() < previous_day:
+                    continue
+                history = part.iloc[:index]
+                if (history["start_day"] >= row["start_day"] - previous_day).sum() >= min_history:
+                    valid.add(int(row["id"]))
+    return valid
+
+
+def test_sample_valid_ids_follow_the_published_rule(sample):
+    table = pd.read_csv(sample / "staypoints.csv")
+    valid = set(pd.read_csv(sample / "valid_ids.csv")["id"])
+    assert valid == published_valid_ids(table, previous_day=1, min_history=2)
+
+
+def test_sample_output_loads_with_every_split_populated(sample, capsys):
+    data = load_dataset(sample, previous_day=1)
+    assert all(len(data.splits[name]) > 0 for name in ("train", "validation", "test"))
+    assert main(["data", "summary", "--data", str(sample), "--previous-day", "1", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["train"] == len(data.splits["train"]) and summary["num_users"] >= 2
