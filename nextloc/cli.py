@@ -81,6 +81,33 @@ def add_preprocess_parser(commands) -> None:
     parser.set_defaults(handler=preprocess_command)
 
 
+def train_command(args) -> None:
+    from nextloc.train_one import format_report, train_on_dataset
+
+    report = train_on_dataset(args.data, args.model, args.config, seed=args.seed,
+                              device=args.device, previous_day=args.previous_day,
+                              epochs=args.epochs, progress=not args.json)
+    print(json.dumps(report) if args.json else format_report(report))
+
+
+def add_train_parser(commands) -> None:
+    parser = commands.add_parser(
+        "train", help="train and evaluate one model on a dataset, outside the registry",
+        description="The headline settings of the model's experiment in experiments.yaml (or "
+                    "--config FILE), the standard split, early stopping on validation, one test "
+                    "evaluation. Prints metrics; writes nothing to results/.")
+    add_data_option(parser)
+    parser.add_argument("--model", help="a registered model: pointer, markov, baseline, ...")
+    parser.add_argument("--config", metavar="FILE", help="YAML training settings, in the "
+                        "form of an experiments.yaml entry")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--previous-day", type=int, default=7, help="days of history (7)")
+    parser.add_argument("--epochs", type=int, help="override the maximum number of epochs")
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.set_defaults(handler=train_command)
+
+
 def add_data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="DIR", help="dataset folder (default: $NEXTLOC_DATA, "
                         "else ../shared/data/geolife); see README, 'Your own data'")
@@ -120,6 +147,7 @@ def parser() -> argparse.ArgumentParser:
     archive.set_defaults(handler=archive_command)
 
     add_preprocess_parser(commands)
+    add_train_parser(commands)
     return root
 
 
