@@ -25,6 +25,7 @@ def data_command(args) -> None:
 def search_command(args) -> None:
     from nextloc.search import run_search
 
+    use_data_for_the_registry(args)
     for name in args.names:
         print(run_search(name, jobs=args.jobs).head(10).to_string(index=False))
 
@@ -32,6 +33,7 @@ def search_command(args) -> None:
 def run_command(args) -> None:
     from nextloc.runner import run_all
 
+    use_data_for_the_registry(args)
     run_all(args.names, quick=args.quick, jobs=args.jobs, seeds=args.seeds, force=args.force)
 
 
@@ -108,6 +110,26 @@ def add_train_parser(commands) -> None:
     parser.set_defaults(handler=train_command)
 
 
+def use_data_for_the_registry(args) -> None:
+    """``run``/``search --data DIR``: the notebooks' kernels read NEXTLOC_DATA. results/ holds the
+    report's runs on the shared Geolife data, so another dataset is for quick runs only."""
+    if args.data is None:
+        return
+    import os
+    from pathlib import Path
+
+    from nextloc.errors import ConfigError
+    from nextloc.paths import PROJECT_ROOT
+
+    data = Path(args.data).resolve()
+    report_data = (PROJECT_ROOT.parent / "shared" / "data" / "geolife").resolve()
+    if data != report_data and not getattr(args, "quick", False):
+        raise ConfigError(f"--data {args.data}: results/ holds the report's runs on the shared "
+                          f"Geolife data; use `nextloc run --quick --data DIR` for a look, or "
+                          f"`nextloc train --data DIR --model NAME` to train on another dataset.")
+    os.environ["NEXTLOC_DATA"] = str(data)
+
+
 def add_data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="DIR", help="dataset folder (default: $NEXTLOC_DATA, "
                         "else ../shared/data/geolife); see README, 'Your own data'")
@@ -127,6 +149,7 @@ def parser() -> argparse.ArgumentParser:
     search = commands.add_parser("search", help="hyperparameter search on validation")
     search.add_argument("names", nargs="+", help="searches of experiments.yaml, in order")
     search.add_argument("--jobs", type=int, default=2)
+    add_data_option(search)
     search.set_defaults(handler=search_command)
 
     run = commands.add_parser("run", help="run experiments with papermill")
@@ -135,6 +158,7 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=int, default=2, help="runs in parallel (1 thread each)")
     run.add_argument("--seeds", type=int, nargs="*", help="override the registry's seeds")
     run.add_argument("--force", action="store_true", help="re-run even when up to date")
+    add_data_option(run)
     run.set_defaults(handler=run_command)
 
     tables = commands.add_parser("tables", help="write the book's tables from results/")

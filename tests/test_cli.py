@@ -59,3 +59,22 @@ def test_run_of_an_unknown_experiment_fails_before_running_anything(no_notebooks
     assert lines[0].startswith("nextloc: error:")
     assert "no_such_experiment" in lines[0]
     assert out == ""
+
+
+@pytest.mark.parametrize("command", [["run", "known"], ["search", "pointer"]])
+def test_registry_runs_on_another_dataset_are_refused(no_notebooks, tmp_path, capsys, command):
+    # results/ holds the report's runs on the shared Geolife data: another dataset may only be
+    # looked at with --quick, or trained with `nextloc train`.
+    assert main([*command, "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--quick" in err and "nextloc train --data DIR" in err
+
+
+def test_quick_run_with_data_hands_the_folder_to_the_notebooks(no_notebooks, tmp_path,
+                                                               monkeypatch):
+    seen = {}
+    monkeypatch.setattr(nextloc.runner, "run_all", lambda *a, **k: seen.update(
+        data=__import__("os").environ["NEXTLOC_DATA"]))
+    monkeypatch.setenv("NEXTLOC_DATA", "elsewhere")
+    assert main(["run", "known", "--quick", "--data", str(tmp_path)]) == 0
+    assert seen == {"data": str(tmp_path.resolve())}
