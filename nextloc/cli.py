@@ -1,5 +1,6 @@
 """Command line: ``nextloc data summary``, ``nextloc search``, ``nextloc run``,
-``nextloc tables``, ``nextloc archive``. Each command is one small function below; a user's
+``nextloc tables``, ``nextloc archive``, ``nextloc preprocess``, ``nextloc train``,
+``nextloc benchmark``. Each command is one small function below; a user's
 mistake ends in one line on stderr and exit code 2."""
 from __future__ import annotations
 
@@ -130,6 +131,28 @@ def use_data_for_the_registry(args) -> None:
     os.environ["NEXTLOC_DATA"] = str(data)
 
 
+def benchmark_command(args) -> None:
+    from nextloc import benchmarks
+    from nextloc.paths import PROJECT_ROOT
+
+    if args.what == "preprocess":
+        raw = args.raw or PROJECT_ROOT.parent / "shared" / "data" / "geolife_raw_sample" / "Data"
+        report = benchmarks.benchmark_preprocess(raw)
+        print(json.dumps({k: v for k, v in report.items() if k not in ("options", "runs")},
+                         indent=1))
+    else:
+        print(json.dumps(benchmarks.benchmark_training()["rows"], indent=1))
+
+
+def add_benchmark_parser(commands) -> None:
+    parser = commands.add_parser(
+        "benchmark", help="time preprocessing or training; writes results/benchmarks/")
+    parser.add_argument("what", choices=["preprocess", "training"])
+    parser.add_argument("--raw", metavar="RAW_DIR", help="Geolife tracks for 'preprocess' "
+                        "(default: ../shared/data/geolife_raw_sample/Data)")
+    parser.set_defaults(handler=benchmark_command)
+
+
 def add_data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="DIR", help="dataset folder (default: $NEXTLOC_DATA, "
                         "else ../shared/data/geolife); see README, 'Your own data'")
@@ -172,6 +195,7 @@ def parser() -> argparse.ArgumentParser:
 
     add_preprocess_parser(commands)
     add_train_parser(commands)
+    add_benchmark_parser(commands)
     return root
 
 

@@ -76,7 +76,8 @@ def dataset_files(folder: str | Path) -> DatasetFiles:
     if not folder.is_dir():
         raise DataError(clip_text(
             f"{folder}: data folder not found. Pass --data DIR or set NEXTLOC_DATA to a folder "
-            f"holding {GENERIC_FILES['staypoints']} (or the Geolife {GEOLIFE_FILES['staypoints']})."))
+            f"holding {GENERIC_FILES['staypoints']} (or the Geolife "
+            f"{GEOLIFE_FILES['staypoints']})."))
     generic = (folder / GENERIC_FILES["staypoints"]).is_file()
     geolife = any((folder / name).is_file() for name in GEOLIFE_FILES.values())
     if generic and geolife:
@@ -85,7 +86,8 @@ def dataset_files(folder: str | Path) -> DatasetFiles:
     if not generic and not geolife:
         raise DataError(clip_text(
             f"{folder}: no {GENERIC_FILES['staypoints']} (nor the Geolife "
-            f"{GEOLIFE_FILES['staypoints']}) here; point --data or NEXTLOC_DATA at a dataset folder."))
+            f"{GEOLIFE_FILES['staypoints']}) here; point --data or NEXTLOC_DATA at a dataset "
+            f"folder."))
     names = GEOLIFE_FILES if geolife else GENERIC_FILES
     valid = folder / names["valid_ids"]
     locations = folder / names["locations"]

@@ -82,7 +82,8 @@ def time_table(staypoints: pd.DataFrame, timezone: str) -> pd.DataFrame:
     started = pd.to_datetime(staypoints["started_at"]).dt.tz_convert(timezone).dt.tz_localize(None)
     finished = (pd.to_datetime(staypoints["finished_at"]).dt.tz_convert(timezone)
                 .dt.tz_localize(None))
-    first_midnight = started.groupby(staypoints["user_id"].to_numpy()).transform("min").dt.floor("D")
+    user = staypoints["user_id"].to_numpy()
+    first_midnight = started.groupby(user).transform("min").dt.floor("D")
     end_min = finished.dt.hour * 60 + finished.dt.minute
     table = pd.DataFrame({
         "user_id": staypoints["user_id"].to_numpy(),

@@ -79,7 +79,14 @@ def train_on_dataset(data_dir: str | Path | None, model: str | None = None,
         overrides["epochs"] = epochs
     config = train_config(settings, **overrides)
     data = load_dataset(data_dir, previous_day=previous_day)
-    result = train(config, data, progress=progress)
+    try:
+        result = train(config, data, progress=progress)
+    except ConfigError as err:
+        if "over the budget" not in str(err):
+            raise
+        raise ConfigError(f"{str(err).split(';')[0]} for {data.num_locations:,} classes; pass a "
+                          f"--config file with a smaller model.dim, or over_budget_ok: true "
+                          f"to train it anyway.") from err
     keep = ("acc1", "acc5", "acc10", "mrr", "ndcg10", "f1", "n")
     return {"data": str(data_dir) if data_dir is not None else "default", "model": config.model,
             "settings": source, "seed": seed, "device": result.device,

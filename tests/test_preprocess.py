@@ -20,7 +20,8 @@ from nextloc.preprocess import PreprocessConfig, load_config, preprocess
 RAW_SAMPLE = default_data_dir().parent / "geolife_raw_sample" / "Data"
 RELAXED = ["--min-days", "3", "--quality-window", "0", "--min-samples", "1",
            "--previous-day", "1", "--min-history", "2"]
-HEADER = "Geolife trajectory\nWGS 84\nAltitude is in Feet\nReserved 3\n0,2,255,My Track,0,0,2,0\n0\n"
+HEADER = ("Geolife trajectory\nWGS 84\nAltitude is in Feet\nReserved 3\n"
+          "0,2,255,My Track,0,0,2,0\n0\n")
 
 
 # --- synthetic tracks: home -> work -> home, every day -----------------------------------------
@@ -195,7 +196,8 @@ def test_sample_staypoints_are_activities_with_consistent_times(sample):
         lambda u: ((u["weekday"] - u["start_day"]) % 7).nunique(), include_groups=False) == 1).all()
     # Consecutive stays of a user at one location were merged when at most 1 minute apart.
     following = table.shift(-1)
-    same = (following["user_id"] == table["user_id"]) & (following["location_id"] == table["location_id"])
+    same = ((following["user_id"] == table["user_id"])
+            & (following["location_id"] == table["location_id"]))
     gap = following["start_day"] * 1440 + following["start_min"] - end
     assert not (same & (gap <= 1)).any()
 
