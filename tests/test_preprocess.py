@@ -232,3 +232,59 @@ def test_sample_output_loads_with_every_split_populated(sample, capsys):
     assert main(["data", "summary", "--data", str(sample), "--previous-day", "1", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["train"] == len(data.splits["train"]) and summary["num_users"] >= 2
+
+
+# --- the table steps, on hand-made tables -------------------------------------------------------
+
+from nextloc.preprocess_steps import covered_seconds, time_table, user_quality  # noqa: E402
+
+
+def test_covered_seconds_equals_a_brute_force_sum():
+    rng = np.random.default_rng(3)
+    start = rng.uniform(0, 1000, 40)
+    finish = start + rng.uniform(0, 100, 40)
+    at = np.linspace(-10, 1200, 57)
+    expected = [np.clip(t - start, 0, finish - start).sum() for t in at]
+    assert covered_seconds(start, finish, at) == pytest.approx(expected)
+
+
+def records(user: int, spans: list[tuple[str, str]]) -> pd.DataFrame:
+    return pd.DataFrame({"user_id": user,
+                         "started_at": pd.to_datetime([s for s, _ in spans], utc=True),
+                         "finished_at": pd.to_datetime([f for _, f in spans], utc=True)})
+
+
+def test_user_quality_over_the_whole_period_and_in_weekly_windows():
+    # User 1: tracked half of every day for 21 days. User 2: 3 days only.
+    days = pd.date_range("2009-03-02", periods=21, freq="D")
+    half_days = [(str(d + pd.Timedelta(hours=6)), str(d + pd.Timedelta(hours=18))) for d in days]
+    table = pd.concat([records(1, half_days),
+                       records(2, [("2009-03-02 00:00", "2009-03-05 00:00")])])
+
+    whole = user_quality(table, min_days=5, window_weeks=0).set_index("source_user")
+    assert whole.loc[1, "tracked_days"] == 20 and whole.loc[2, "tracked_days"] == 3
+    # 21 half days over the 20.5 days from the first start to the last finish.
+    assert whole.loc[1, "quality"] == pytest.approx(21 * 12 / (20 * 24 + 12))
+    assert whole["kept"].tolist() == [True, False]
+
+    windows = user_quality(table, min_days=5, window_weeks=2).set_index("source_user")
+    # Windows of 2 weeks from the Monday midnight: weeks 0-1 and 1-2, each exactly half covered.
+    assert windows.loc[1, "quality"] == pytest.approx(0.5)
+    assert np.isnan(windows.loc[2, "quality"]) and windows["kept"].tolist() == [True, False]
+    assert not user_quality(table, min_days=5, window_weeks=3).loc[0, "kept"]  # no full window
+
+
+def test_time_table_in_utc_and_in_local_time():
+    stays = pd.DataFrame({"user_id": [7, 7], "location_id": [3, 4],
+                          "started_at": pd.to_datetime(["2008-10-26 15:10", "2008-10-27 20:00"],
+                                                       utc=True),
+                          "finished_at": pd.to_datetime(["2008-10-27 00:00", "2008-10-27 23:59"],
+                                                        utc=True)})
+    columns = ["start_day", "end_day", "start_min", "end_min", "weekday", "duration"]
+    # Sunday 15:10 to midnight (end_min 1440, as published), then Monday 20:00 to 23:59.
+    assert time_table(stays, "UTC")[columns].values.tolist() == [[0, 1, 910, 1440, 6, 530],
+                                                                 [1, 1, 1200, 1439, 0, 239]]
+    # UTC+8: Sunday 23:10, then Tuesday 04:00, two local days after the first local midnight.
+    local = time_table(stays, "Asia/Shanghai")
+    assert local[["start_day", "start_min", "weekday"]].values.tolist() == [[0, 1390, 6],
+                                                                         [2, 240, 1]]
