@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nextloc.data import batches, build_dataset
+from nextloc.batching import batches
+from nextloc.data import build_dataset
 from nextloc.paths import PROJECT_ROOT, RESULTS_DIR, atomic_write
 from nextloc.registry import train_config
 from nextloc.models import build_model, count_parameters
