@@ -61,8 +61,7 @@ def preprocess_command(args) -> None:
         print(json.dumps({"out": str(args.out), **result.counts}))
         return
     print("\n".join(f"{k:>26}: {v:,}" for k, v in result.counts.items()))
-    print(f"wrote {args.out}; next: nextloc data summary --data {args.out} --previous-day "
-          f"{config.previous_day}")
+    print(f"wrote {args.out}; next: nextloc data summary --data {args.out}")
 
 
 def add_preprocess_parser(commands) -> None:
@@ -105,7 +104,7 @@ def add_train_parser(commands) -> None:
                         "form of an experiments.yaml entry")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    parser.add_argument("--previous-day", type=int, default=7, help="days of history (7)")
+    add_previous_day_option(parser)
     parser.add_argument("--epochs", type=int, help="override the maximum number of epochs")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     parser.set_defaults(handler=train_command)
@@ -153,6 +152,11 @@ def add_benchmark_parser(commands) -> None:
     parser.set_defaults(handler=benchmark_command)
 
 
+def add_previous_day_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--previous-day", type=int, metavar="DAYS", help="days of history "
+                        "(default: the dataset's own, from its preprocess.json, else 7)")
+
+
 def add_data_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", metavar="DIR", help="dataset folder (default: $NEXTLOC_DATA, "
                         "else ../shared/data/geolife); see README, 'Your own data'")
@@ -165,7 +169,7 @@ def parser() -> argparse.ArgumentParser:
     data = commands.add_parser("data", help="inspect the dataset")
     data.add_argument("action", choices=["summary"])
     data.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    data.add_argument("--previous-day", type=int, default=7)
+    add_previous_day_option(data)
     add_data_option(data)
     data.set_defaults(handler=data_command)
 

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from nextloc import npz_cache
-from nextloc.datasets import GEOLIFE_FILES, dataset_files, read_dataset
+from nextloc.datasets import GEOLIFE_FILES, dataset_files, dataset_previous_day, read_dataset
 from nextloc.errors import DataError
 from nextloc.locations import load_locations, with_coordinates
 from nextloc.paths import PROJECT_ROOT
@@ -245,13 +245,16 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NEXTLOC_CACHE", PROJECT_ROOT / ".cache"))
 
 
-def load_dataset(data_dir: str | Path | None = None, previous_day: int = 7,
+def load_dataset(data_dir: str | Path | None = None, previous_day: int | None = None,
                  use_cache: bool = True) -> GeolifeData:
     """Load the samples of all three splits of a dataset folder (see nextloc.datasets), from an
     npz cache keyed by the file contents and ``previous_day`` when one exists. A cache that
-    cannot be read is rebuilt."""
+    cannot be read is rebuilt. ``previous_day`` defaults to the folder's own (the window
+    ``nextloc preprocess`` built its valid ids for), else 7."""
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     staypoints, valid_ids, notes = read_dataset(data_dir)
+    if previous_day is None:
+        previous_day = dataset_previous_day(data_dir) or 7
     cache_file = cache_dir() / f"samples-{_cache_key(data_dir, previous_day)}.npz"
     data = _load_cache(cache_file) if use_cache else None
     if data is None:

@@ -17,6 +17,7 @@ header excluded) and a few of the values, and is kept short whatever the file ho
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -170,6 +171,22 @@ def read_dataset(data_dir: str | Path) -> tuple[pd.DataFrame, np.ndarray, list[s
         raise bad(files.valid_ids, f"column 'id' must hold whole numbers; "
                                    f"{rows_text(fractional)} have {quote(valid[fractional])}.")
     return staypoints, valid.to_numpy(np.int64), notes
+
+
+def dataset_previous_day(data_dir: str | Path) -> int | None:
+    """The history window a dataset folder was built for: ``options.previous_day`` of the
+    ``preprocess.json`` that ``nextloc preprocess`` writes beside the tables, if any."""
+    path = Path(data_dir) / "preprocess.json"
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text())["options"]["previous_day"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise bad(path, f"cannot be read ({type(err).__name__}); remove it or pass "
+                        f"--previous-day.") from err
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise bad(path, f"options.previous_day must be a whole number >= 1, not {value!r:.40}.")
+    return value
 
 
 def _header(path: Path) -> list[str]:

@@ -64,8 +64,8 @@ def file_settings(path: str | Path, model: str | None) -> tuple[dict, str]:
 
 def train_on_dataset(data_dir: str | Path | None, model: str | None = None,
                      config_file: str | Path | None = None, seed: int = 42,
-                     device: str = "auto", previous_day: int = 7, epochs: int | None = None,
-                     progress: bool = True) -> dict:
+                     device: str = "auto", previous_day: int | None = None,
+                     epochs: int | None = None, progress: bool = True) -> dict:
     """Train one model on a dataset folder; returns what ``nextloc train --json`` prints."""
     if config_file is not None:
         settings, source = file_settings(config_file, model)

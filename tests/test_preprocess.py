@@ -229,9 +229,20 @@ def test_sample_valid_ids_follow_the_published_rule(sample):
 def test_sample_output_loads_with_every_split_populated(sample, capsys):
     data = load_dataset(sample, previous_day=1)
     assert all(len(data.splits[name]) > 0 for name in ("train", "validation", "test"))
-    assert main(["data", "summary", "--data", str(sample), "--previous-day", "1", "--json"]) == 0
-    summary = json.loads(capsys.readouterr().out)
-    assert summary["train"] == len(data.splits["train"]) and summary["num_users"] >= 2
+    # The folder remembers the window its valid ids were made for (preprocess.json), so the
+    # summary needs no --previous-day; the standard 7 days would leave the splits empty.
+    assert main(["data", "summary", "--data", str(sample), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == data.summary()
+    assert main(["data", "summary", "--data", str(sample), "--previous-day", "7"]) == 2
+    assert "split has no samples with previous_day=7" in capsys.readouterr().err
+    report = json.loads((sample / "preprocess.json").read_text())
+    (sample / "preprocess.json").write_text(json.dumps({**report, "options": {
+        **report["options"], "previous_day": 0}}))
+    try:
+        assert main(["data", "summary", "--data", str(sample)]) == 2
+        assert "options.previous_day must be a whole number >= 1" in capsys.readouterr().err
+    finally:
+        (sample / "preprocess.json").write_text(json.dumps(report))
 
 
 # --- the table steps, on hand-made tables -------------------------------------------------------
