@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from nextloc.experiments import load_registry
+from nextloc.registry import load_registry
 from nextloc.stats import PENDING, Comparison, arm_verdict, claim_verdict, compare
 
 

@@ -67,3 +67,72 @@ def test_learning_curves_stack_every_saved_history(tmp_path, monkeypatch):
     assert set(curves["experiment"]) == {"x"}
     with pytest.raises(FileNotFoundError, match="nextloc run y"):
         learning_curves(["y"])
+
+
+# --- the validation-test gap -----------------------------------------------------------------
+
+def test_gap_decomposition_by_hand():
+    from nextloc.analysis import gap_decomposition
+
+    # validation: 20 % unseen targets, known-place accuracy 0.5 -> Acc@1 0.4 (unseen all wrong)
+    # test: 30 % unseen, known-place accuracy 0.4 -> Acc@1 0.28; gap 0.12
+    parts = gap_decomposition(val_acc1=0.4, unseen_val=0.2, unseen_test=0.3, known_test=0.4,
+                              unseen_acc_test=0.0)
+    assert parts["known val"] == pytest.approx(0.5)
+    assert parts["gap"] == pytest.approx(0.12)
+    # share: (0.3 - 0.2) * mean known accuracy 0.45 = 0.045
+    # known places: (1 - mean share 0.25) * (0.5 - 0.4) = 0.075
+    assert parts["from unseen share"] == pytest.approx(0.045)
+    assert parts["from known places"] == pytest.approx(0.075)
+    assert parts["from unseen targets"] == pytest.approx(0.0)
+    assert (parts["from unseen share"] + parts["from known places"]
+            + parts["from unseen targets"]) == pytest.approx(parts["gap"])
+
+
+def test_gap_decomposition_is_exact_when_the_unseen_class_is_predicted():
+    from nextloc.analysis import gap_decomposition
+
+    parts = gap_decomposition(0.55, 0.18, 0.23, known_test=0.52, unseen_acc_test=0.6,
+                              unseen_acc_val=0.5)
+    total = parts["from unseen share"] + parts["from known places"] + parts["from unseen targets"]
+    assert total == pytest.approx(parts["gap"])
+
+
+# --- inside the pointer model ----------------------------------------------------------------
+
+def test_pointer_internals_reproduce_the_copy_distribution(tiny_data):
+    import torch
+
+    from nextloc.analysis import pointer_internals
+    from nextloc.data import batches
+    from nextloc.models import build_model
+
+    torch.manual_seed(0)
+    split = tiny_data.splits["test"]
+    model = build_model("pointer", tiny_data.num_locations, tiny_data.num_users, dim=16,
+                        heads=2, feedforward=32, generate=False)
+    model.fit_statistics(tiny_data.splits["train"])
+    gate, attention = pointer_internals(model, split, batch_size=8)
+    assert len(attention) == len(split) and (gate == 1).all()
+    batch = next(iter(batches(split, 8)))
+    model.eval()
+    with torch.no_grad():
+        probabilities = model(batch).exp()
+    for row in range(len(batch["length"])):
+        copy = np.zeros(tiny_data.num_locations)
+        np.add.at(copy, batch["location"][row, :batch["length"][row]].numpy(), attention[row])
+        np.testing.assert_allclose(probabilities[row].numpy(), copy, atol=1e-5)
+
+
+def test_pointer_internals_gate_is_the_weight_of_copying(tiny_data):
+    import torch
+
+    from nextloc.analysis import pointer_internals
+    from nextloc.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("pointer", tiny_data.num_locations, tiny_data.num_users, dim=16,
+                        heads=2, feedforward=32)
+    gate, attention = pointer_internals(model, tiny_data.splits["test"], batch_size=8)
+    assert ((gate > 0) & (gate < 1)).all()
+    assert all(np.isclose(a.sum(), 1, atol=1e-5) for a in attention)

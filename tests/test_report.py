@@ -1,16 +1,18 @@
 """The book's generated tables, on hand-made metrics (nothing is written to book/)."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-import nextloc.paths
 import nextloc.report
 import nextloc.toc
-from nextloc.report import (difference_and_spread, markdown_table, mean_std, on_shared_seeds,
-                            summarize, verdict)
+from nextloc.report import headline_sentence, search_table, update_readme
+from nextloc.tables import (deltas_table, full_table, markdown_table, mean_std, published_table,
+                            short_table)
 
 # --- mean_std --------------------------------------------------------------------------------
 
@@ -34,48 +36,7 @@ def test_mean_std_ignores_missing_values():
     assert mean_std(pd.Series([], dtype=float)) == "–"
 
 
-# --- verdict ---------------------------------------------------------------------------------
-
-BETTER = pd.Series([0.40, 0.41, 0.42])       # mean 41 %, std 1 point
-REFERENCE = pd.Series([0.30, 0.32, 0.34])    # mean 32 %, std 2 points
-
-
-@pytest.mark.parametrize("runs, reference, expected, outcome", [
-    (BETTER, REFERENCE, "better", "confirmed"),
-    (BETTER, REFERENCE, "worse", "refuted"),
-    (REFERENCE, BETTER, "worse", "confirmed"),
-    (REFERENCE, BETTER, "better", "refuted"),
-])
-def test_verdict_by_the_sign_of_a_clear_difference(runs, reference, expected, outcome):
-    summary, result = verdict(runs, reference, expected)
-    assert result == outcome
-    sign = "+" if runs is BETTER else "-"
-    assert summary == f"{sign}9.00 (spread 2.00)"
-
-
-@pytest.mark.parametrize("expected", ["better", "worse"])
-@pytest.mark.parametrize("swap", [False, True])
-def test_verdict_within_the_larger_std_is_seed_noise(expected, swap):
-    # 1.5 points apart: more than the smaller std (1), within the larger (2)
-    runs, reference = pd.Series([0.325, 0.335, 0.345]), REFERENCE
-    if swap:
-        runs, reference = reference, runs
-    summary, result = verdict(runs, reference, expected)
-    assert result == "not distinguishable from seed noise"
-    assert summary.endswith("(spread 2.00)")
-
-
-# --- summarize -------------------------------------------------------------------------------
-
-@pytest.fixture
-def registry(tmp_path, monkeypatch):
-    path = tmp_path / "experiments.yaml"
-    path.write_text(yaml.safe_dump({"experiments": {
-        "a": {"model": "baseline", "seeds": [1, 2, 3], "prior_report_acc1": 0.3795},
-        "b": {"model": "pointer", "seeds": [1, 2]},
-    }}))
-    monkeypatch.setattr(nextloc.paths, "REGISTRY_FILE", path)
-
+# --- chapter and appendix tables -------------------------------------------------------------
 
 def runs(experiment: str, n_params: int, test_acc1: list[float], **columns) -> pd.DataFrame:
     n = len(test_acc1)
@@ -88,35 +49,72 @@ def runs(experiment: str, n_params: int, test_acc1: list[float], **columns) -> p
     return pd.DataFrame(frame)
 
 
-def test_summarize_gives_one_row_per_experiment(registry):
-    metrics = pd.concat([
-        runs("a", 480_123, [0.30, 0.40, 0.35], best_epoch=[8, 12, 9]),
-        runs("b", 1_234, [0.25, 0.20], val_acc1=[np.nan, np.nan], train_seconds=[10.0, 20.0]),
-    ], ignore_index=True)
-    table = summarize(metrics).set_index("experiment")
-
-    assert list(table.index) == ["a", "b"]
-    assert table.loc["a", "seeds"] == 3 and table.loc["b", "seeds"] == 2
-    assert table.loc["a", "test Acc@1 min–max"] == "30.00–40.00"
-    assert table.loc["b", "test Acc@1 min–max"] == "20.00–25.00"
-    assert table.loc["a", "Acc@1 %"] == "35.00 ± 5.00"
-    assert table.loc["b", "Acc@1 %"] == "22.50 ± 3.54"
-    assert table.loc["a", "parameters"] == "480,123"
-    assert table.loc["a", "seed report Acc@1"] == "37.95"
-    assert table.loc["b", "seed report Acc@1"] == "–"
-    assert table.loc["b", "val Acc@1 %"] == "–"  # refits have no validation score
-    assert table.loc["a", "val Acc@1 %"] == "50.00 ± 0.00"
-    assert table.loc["a", "best epoch"] == "9"
-    assert table.loc["b", "train s"] == "15"
+EXPERIMENTS = {"a": {"seeds": [1, 2, 3], "prior_report_acc1": 0.3795},
+               "b": {"seeds": [1, 2], "refit": True},
+               "rule": {"seeds": [1]},
+               "ens": {"seeds": [1, 2], "model.members": ["x", "y"]},
+               "later": {"seeds": [1, 2, 3]}}
+METRICS = pd.concat([
+    runs("a", 480_123, [0.30, 0.40, 0.35], best_epoch=[8, 12, 9]),
+    runs("b", 1_234, [0.25, 0.20], val_acc1=[np.nan, np.nan], train_seconds=[10.0, 20.0]),
+    runs("rule", 0, [0.42], best_epoch=[0], train_seconds=[0.0]),
+    runs("ens", 960_000, [0.37, 0.38], best_epoch=[0, 0], train_seconds=[0.0, 0.0]),
+], ignore_index=True)
 
 
-def test_summarize_of_an_experiment_missing_from_the_registry(registry):
-    table = summarize(runs("gone", 10, [0.3]))
-    assert table.loc[0, "seed report Acc@1"] == "–"
-    assert table.loc[0, "Acc@1 %"] == "30.00"
+def test_short_table_has_the_five_columns_and_says_what_is_missing():
+    table = short_table(METRICS, ["a", "b", "rule", "later"], EXPERIMENTS).set_index("experiment")
+    assert list(table.columns) == ["how", "parameters", "seeds", "Acc@1 %", "Acc@5 %", "MRR %"]
+    assert table.loc["`a`", "Acc@1 %"] == "35.00 ± 5.00"
+    assert table.loc["`a`", "parameters"] == "480,123"
+    assert table.loc["`b`", "how"] == "B: refit on train + val"
+    assert table.loc["`rule`", "how"] == "counting rule"
+    assert table.loc["`later`", "Acc@1 %"] == "not run yet"
+    assert table.loc["`later`", "seeds"] == "0 of 3"
 
 
-# --- markdown_table --------------------------------------------------------------------------
+def test_full_table_writes_no_nan_and_says_why_a_cell_is_empty():
+    table = full_table(METRICS, ["a", "b", "rule", "ens", "later"], EXPERIMENTS)
+    table = table.set_index("experiment")
+    text = markdown_table(table.reset_index())
+    assert "nan" not in text.lower()
+    assert "`later`" not in table.index                      # no runs, no row
+    assert table.loc["`b`", "val Acc@1 %"] == "n/a: val is training data"
+    assert table.loc["`b`", "best epoch (median)"] == "n/a: fixed epochs"
+    assert table.loc["`rule`", "best epoch (median)"] == "n/a: no training"
+    assert table.loc["`ens`", "best epoch (median)"] == "n/a: no training"
+    assert table.loc["`a`", "best epoch (median)"] == "9"
+    assert table.loc["`a`", "prior report Acc@1 %"] == "37.95"
+    assert table.loc["`b`", "prior report Acc@1 %"] == "did not run it"
+    assert table.loc["`a`", "test Acc@1 min–max %"] == "30.00–40.00"
+    assert table.loc["`b`", "train min (mean)"] == "0.2"
+
+
+def test_deltas_use_paired_intervals_on_shared_seeds():
+    metrics = pd.concat([runs("full", 10, [0.50, 0.50, 0.50, 0.10, 0.90]),
+                         runs("ablated", 10, [0.40, 0.41, 0.39])], ignore_index=True)
+    row = deltas_table(metrics, ["full", "ablated"]).iloc[0]
+    assert row["seeds"] == 3
+    # differences -10, -9, -11: mean -10, sd 1, half-width 4.302653 / sqrt(3) = 2.484138
+    assert row["test change, points [95 % CI]"] == "-10.00 [-12.48, -7.52]"
+    assert row["test verdict"] == "differs"
+
+
+def test_published_rows_say_not_verified_and_mark_refits():
+    registry = {"experiments": {"baseline": {"prior_report_acc1": 0.3795},
+                                "pointer_pair_refit": {"refit": True}},
+                "published": [{"method": "M", "source": "key", "acc1": None, "where": "w",
+                               "protocol": "p"},
+                              {"method": "L", "source": None, "acc1": 45.13, "where": "w",
+                               "protocol": "p"}]}
+    metrics = runs("pointer_pair_refit", 1, [0.58, 0.59])
+    table = published_table(metrics, registry).set_index("method")
+    assert table.loc["M", "test Acc@1 %"] == "not verified"
+    assert table.loc["M", "source"] == "{cite:t}`key`"
+    assert table.loc["L", "test Acc@1 %"] == "45.13"
+    assert table.loc["L", "source"] == "none found"
+    assert "**validation**" in table.loc["`pointer_pair_refit`", "protocol"]
+
 
 def test_markdown_table_has_header_rule_and_rows():
     frame = pd.DataFrame({"experiment": ["a", "b"], "seeds": [3, 2], "Acc@1 %": ["1.00", "–"]})
@@ -128,7 +126,74 @@ def test_markdown_table_has_header_rule_and_rows():
 
 def test_markdown_table_of_no_rows_is_header_and_rule():
     assert markdown_table(pd.DataFrame(columns=["x"])) == "| x |\n|---|\n"
+    assert markdown_table(pd.DataFrame(columns=["x"]), empty="none\n") == "none\n"
 
+
+# --- search steps, headline, README ----------------------------------------------------------
+
+def test_search_table_is_chronological_and_marks_the_selection(tmp_path, monkeypatch):
+    monkeypatch.setattr(nextloc.report, "RESULTS_DIR", tmp_path)
+    (tmp_path / "search").mkdir()
+    pd.DataFrame({"trial": ['{"d": 64}', '{"d": 96}'], "model.d": [64.0, 96.0],
+                  "mask": [np.nan, 0.5], "n_params": [1000.0, 2000.0], "best_epoch": [3.0, 4.0],
+                  "val_acc1": [0.40, 0.45], "val_mrr": [0.5, 0.55], "train_seconds": [1.0, 2.0]}
+                 ).to_csv(tmp_path / "search" / "base.csv", index=False)
+    pd.DataFrame({"trial": ['{"e": 1}'], "e": [1.0], "seeds": [3.0], "n_params": [3000.0],
+                  "best_epoch": [5.333], "val_acc1": [0.44], "val_mrr": [0.5],
+                  "train_seconds": [3.0]}).to_csv(tmp_path / "search" / "child.csv", index=False)
+    registry = {"searches": {"base": {}, "child": {"base_search": "base"}}}
+
+    base = search_table("base", registry)
+    assert list(base["trial"]) == ["1", "2"]                 # the order the trials ran
+    assert list(base["mask"]) == ["off", "0.5"]              # no nan
+    assert list(base["model.d"]) == ["64", "96"]             # integers as integers
+    assert list(base["selected"]) == ["", "**selected**"]
+    assert list(base["val Acc@1 %"]) == ["40.00", "45.00"]
+
+    child = search_table("child", registry)
+    assert list(child["trial"]) == ["earlier step's choice", "1"]
+    assert list(child["selected"]) == ["**selected**", ""]   # 45 % stays ahead of 44 %
+    assert list(child["best epoch"]) == ["4", "5.3"]
+
+
+def test_headline_sentence_names_both_protocols():
+    metrics = pd.concat([runs("pointer_pair", 388_552, [0.56, 0.57]),
+                         runs("pointer_pair_refit", 388_552, [0.58, 0.59]),
+                         runs("baseline", 480_059, [0.35, 0.37])], ignore_index=True)
+    sentence = headline_sentence(metrics)
+    assert "388,552 parameters" in sentence
+    assert "56.50 ± 0.71 %" in sentence and "58.50 ± 0.71 %" in sentence
+    assert "36.00 ± 1.41 %" in sentence
+    assert headline_sentence(metrics.iloc[:2]) == "The headline runs have not finished yet."
+
+
+def test_update_readme_replaces_only_the_marked_block(tmp_path, monkeypatch):
+    monkeypatch.setattr(nextloc.report, "PROJECT_ROOT", tmp_path)
+    start, end = nextloc.report.README_MARKERS
+    (tmp_path / "README.md").write_text(f"intro\n{start}\nold\n{end}\nrest\n")
+    update_readme("new sentence")
+    assert (tmp_path / "README.md").read_text() == f"intro\n{start}\nnew sentence\n{end}\nrest\n"
+
+
+def test_timing_counts_search_seeds_and_run_overhead(tmp_path, monkeypatch):
+    monkeypatch.setattr(nextloc.report, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(nextloc.report, "PROJECT_ROOT", tmp_path)
+    (tmp_path / "search").mkdir()
+    pd.DataFrame({"trial": ["x", "y"], "seeds": [3.0, 3.0], "train_seconds": [10.0, 20.0]}
+                 ).to_csv(tmp_path / "search" / "s.csv", index=False)
+    page = tmp_path / "book" / "runs" / "a" / "seed_1.ipynb"
+    page.parent.mkdir(parents=True)
+    page.write_text(json.dumps({"metadata": {"papermill": {"duration": 67.0,
+                                                           "parameters": {"train": True}}}}))
+    metrics = runs("a", 10, [0.3, 0.4], train_seconds=[60.0, 50.0])
+    table, overhead = nextloc.report.timing_table(metrics, {"searches": {"s": {}},
+                                                            "experiments": {"a": {}}})
+    assert overhead == pytest.approx(7.0)                    # 67 s page - 60 s of training
+    assert table.set_index("step")["seconds"].to_dict() == pytest.approx(
+        {"`nextloc search s`": 90.0, "`nextloc run`: `a`": 124.0})
+
+
+# --- the table of contents -------------------------------------------------------------------
 
 def test_toc_keeps_only_run_folders_that_hold_notebooks(tmp_path, monkeypatch):
     monkeypatch.setattr(nextloc.toc, "PROJECT_ROOT", tmp_path)
@@ -145,16 +210,6 @@ def test_toc_keeps_only_run_folders_that_hold_notebooks(tmp_path, monkeypatch):
 
     assert chapters == [{"file": "book/a", "sections": [{"glob": "book/runs/done/*"}]},
                         {"file": "book/b"}]
-
-
-def test_comparisons_use_only_the_seeds_both_experiments_have():
-    metrics = pd.DataFrame({"experiment": ["full"] * 5 + ["ablated"] * 3,
-                            "seed": [1, 2, 3, 4, 5, 1, 2, 3],
-                            "test_acc1": [0.5, 0.5, 0.5, 0.1, 0.9, 0.4, 0.4, 0.4]})
-    ablated, full = on_shared_seeds(metrics, "ablated", "full")
-    assert list(full["seed"]) == [1, 2, 3]
-    # On seeds 1-3 the full model is a steady 0.5: a 10-point loss, beyond a spread of 0.
-    assert difference_and_spread(ablated["test_acc1"], full["test_acc1"]) == pytest.approx((-10, 0))
 
 
 def test_every_analysis_and_every_run_has_a_place_in_the_table_of_contents():
@@ -187,3 +242,20 @@ def test_runs_missing_from_the_toc_go_to_an_other_runs_part(tmp_path, monkeypatc
 
     assert toc["parts"][-1] == {"caption": "Other runs", "chapters": [
         {"file": "book/other_runs", "sections": [{"glob": "book/runs/new_model/*"}]}]}
+
+
+def test_every_claim_names_experiments_the_book_can_place():
+    """A typo in a claim's experiment name would leave it pending forever."""
+    from fnmatch import fnmatch
+
+    from nextloc.claims import parse_arm
+    from nextloc.paths import PROJECT_ROOT
+    from nextloc.registry import load_registry
+
+    toc = (PROJECT_ROOT / "book" / "toc.yml").read_text()
+    globs = [line.split("glob:")[1].strip() for line in toc.splitlines() if "glob:" in line]
+    for claim in load_registry()["claims"]:
+        for entry in claim["arms"]:
+            arm = parse_arm(entry, claim.get("expect", "higher"))
+            for name in (arm.experiment, arm.versus):
+                assert any(fnmatch(f"book/runs/{name}/seed_1", g) for g in globs), name

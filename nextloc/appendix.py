@@ -1,0 +1,154 @@
+"""Generated tables that read the saved per-sample test predictions: the statistics of every
+claim's comparison (t interval over seeds beside a bootstrap over test users), and the
+decomposition of the validation-test gap. Also the archived (superseded) runs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nextloc.analysis import correct_by_seed, gap_decomposition, predicts_unseen
+from nextloc.claims import evaluate_claims
+from nextloc.data import UNSEEN, load_dataset
+from nextloc.errors import DataError
+from nextloc.paths import RESULTS_DIR
+from nextloc.stats import LEVEL, Comparison, user_bootstrap
+from nextloc.tables import markdown_table, mean_std, write
+
+GAP_EXPERIMENTS = ["markov", "baseline", "baseline_patience_5", "advanced_v1", "conservative_v1",
+                   "ultra_advanced", "memory_graph", "pointer", "pointer_pair"]
+
+
+def test_split():
+    """The test split (for user ids), or None when the data is not available."""
+    try:
+        return load_dataset().splits["test"]
+    except (DataError, FileNotFoundError):
+        return None
+
+
+def sample_differences(comparison: Comparison, cache: dict) -> np.ndarray | None:
+    """Per test sample, experiment minus versus (in points), averaged over the shared seeds."""
+    columns = []
+    for name in (comparison.experiment, comparison.versus):
+        if name not in cache:
+            cache[name] = correct_by_seed(name)
+        frame = cache[name]
+        if frame.empty:
+            return None
+        if frame.shape[1] == 1 and not set(comparison.seeds) <= set(frame.columns):
+            frame = pd.DataFrame({seed: frame.iloc[:, 0] for seed in comparison.seeds})
+        if not set(comparison.seeds) <= set(frame.columns):
+            return None
+        columns.append(frame[list(comparison.seeds)].to_numpy(dtype=float).mean(axis=1))
+    return 100 * (columns[0] - columns[1])
+
+
+def statistics_table(metrics: pd.DataFrame, registry: dict) -> pd.DataFrame:
+    """Every finished comparison of the claims: per-seed differences, the paired t interval the
+    verdict uses, and the interval from resampling test users."""
+    split, cache, rows = test_split(), {}, []
+    for result in evaluate_claims(metrics, registry):
+        for arm in result.arms:
+            comparison = arm.comparison
+            if comparison is None:
+                continue
+            boot = "n/a: no per-sample validation predictions"
+            if arm.arm.metric == "test_acc1" and split is not None:
+                differences = sample_differences(comparison, cache)
+                if differences is not None:
+                    low, high = user_bootstrap(differences, split.user)
+                    boot = f"[{low:+.2f}, {high:+.2f}]"
+            rows.append({"comparison": arm.arm.label(), "seeds": comparison.n,
+                         "per-seed differences": ", ".join(f"{d:+.1f}"
+                                                           for d in comparison.differences),
+                         "mean": f"{comparison.mean:+.2f}",
+                         "t interval (verdict)": f"[{comparison.low:+.2f}, {comparison.high:+.2f}]",
+                         "user bootstrap": boot})
+    return pd.DataFrame(rows).drop_duplicates("comparison")
+
+
+def gap_row(metrics: pd.DataFrame, name: str, shares: tuple[float, float], unseen: np.ndarray):
+    runs = metrics[metrics["experiment"] == name].set_index("seed")
+    correct = correct_by_seed(name)
+    if runs.empty or correct.empty or runs["val_acc1"].isna().all():
+        return None
+    known = correct[~unseen].mean()
+    hits = correct[unseen].mean()
+    row = {"experiment": f"`{name}`", "seeds": len(runs),
+           "val Acc@1 %": mean_std(runs["val_acc1"]), "test Acc@1 %": mean_std(runs["test_acc1"]),
+           "test Acc@1 on unseen targets %": f"{100 * hits.mean():.2f}",
+           "test Acc@1 on known places %": f"{100 * known.mean():.2f}"}
+    gap = 100 * (runs["val_acc1"] - runs["test_acc1"])
+    row["val − test, points"] = f"{gap.mean():+.2f}"
+    if predicts_unseen(name):
+        return {**row, "from the unseen share": "not measured (predicts the unseen class)",
+                "from known places": "not measured"}
+    parts = [gap_decomposition(runs.loc[seed, "val_acc1"], *shares, known[seed], hits[seed])
+             for seed in correct.columns if seed in runs.index]
+    return {**row,
+            "from the unseen share": f"{100 * np.mean([p['from unseen share'] for p in parts]):+.2f}",
+            "from known places": f"{100 * np.mean([p['from known places'] for p in parts]):+.2f}"}
+
+
+def gap_table(metrics: pd.DataFrame) -> tuple[pd.DataFrame, tuple[float, float]] | None:
+    """The validation-test gap of early-stopped experiments, decomposed where the model never
+    predicts the unseen class (see :func:`nextloc.analysis.gap_decomposition`)."""
+    try:
+        data = load_dataset()
+    except (DataError, FileNotFoundError):
+        return None
+    unseen = data.splits["test"].target == UNSEEN
+    shares = (float((data.splits["validation"].target == UNSEEN).mean()), float(unseen.mean()))
+    rows = [gap_row(metrics, name, shares, unseen) for name in GAP_EXPERIMENTS]
+    return pd.DataFrame([r for r in rows if r is not None]), shares
+
+
+def rank_agreement(metrics: pd.DataFrame) -> str:
+    """How closely validation ranks the experiments the way test does (Spearman's rho over the
+    experiments' means), and the experiment whose rank moves most."""
+    from scipy.stats import spearmanr
+
+    means = metrics.dropna(subset=["val_acc1"]).groupby("experiment")[
+        ["val_acc1", "test_acc1"]].mean()
+    if len(means) < 3:
+        return ""
+    ranks = means.rank(ascending=False)
+    moved = (ranks["val_acc1"] - ranks["test_acc1"]).abs().idxmax()
+    rho = spearmanr(means["val_acc1"], means["test_acc1"]).statistic
+    return (f"Across the {len(means)} experiments with a validation score, Spearman's rank "
+            f"correlation between their mean validation and mean test Acc@1 is {rho:.2f}. The "
+            f"experiment whose rank moves most is `{moved}`: {ranks.loc[moved, 'val_acc1']:.0f}"
+            f" of {len(means)} on validation, {ranks.loc[moved, 'test_acc1']:.0f} on test.\n")
+
+
+def superseded_table() -> pd.DataFrame:
+    """Runs archived by ``nextloc archive`` when a later validation step changed the config."""
+    rows = []
+    for folder in sorted((RESULTS_DIR / "superseded").glob("*")):
+        runs = pd.read_csv(folder / "metrics.csv")
+        rows.append({"archived as": folder.name, "experiment": f"`{runs['experiment'].iloc[0]}`",
+                     "seeds": len(runs), "parameters": f"{int(runs['n_params'].iloc[0]):,}",
+                     "val Acc@1 %": (mean_std(runs["val_acc1"]) if runs["val_acc1"].notna().any()
+                                     else "n/a: refit"),
+                     "test Acc@1 %": mean_std(runs["test_acc1"]),
+                     "test Acc@5 %": mean_std(runs["test_acc5"])})
+    return pd.DataFrame(rows)
+
+
+def write_extra(metrics: pd.DataFrame, registry: dict) -> list[Path]:
+    paths = [write("superseded", markdown_table(superseded_table(), empty="No archived runs.\n")),
+             write("statistics", markdown_table(statistics_table(metrics, registry),
+                                                empty="No finished comparisons yet.\n")
+                   + f"\nIntervals at {100 * LEVEL:.0f} %, in points of test Acc@1.\n")]
+    gap = gap_table(metrics)
+    if gap is None:
+        text = "The data is not available here, so the gap is not decomposed.\n"
+    else:
+        table, (val_share, test_share) = gap
+        text = (markdown_table(table) + f"\nUnseen-class share of the targets: "
+                f"{100 * val_share:.2f} % in validation, {100 * test_share:.2f} % in test.\n")
+    paths.append(write("gap", text))
+    paths.append(write("rank_agreement", rank_agreement(metrics)))
+    return paths
