@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 JOBS ?= 2
 
-.PHONY: setup report experiments tables book test clean
+.PHONY: setup report experiments tables book test pdf clean
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,6 +27,10 @@ book: setup
 
 report: experiments tables book
 	@echo "The report is in _build/html/index.html"
+
+# The whole book as one A4 PDF in _build/pdf/ (needs Chromium: apt-get install chromium).
+pdf: book
+	$(PY) -m nextloc.pdf
 
 test: setup
 	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
