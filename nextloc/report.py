@@ -28,6 +28,13 @@ EARLIER = "earlier step's choice"
 README_MARKERS = ("<!-- headline: written by `nextloc tables` -->", "<!-- /headline -->")
 
 
+def earlier_point(name: str) -> dict:
+    """The full configuration a search step chose (the point the next step starts from)."""
+    from nextloc.registry import best_point
+
+    return best_point(name)
+
+
 def search_table(name: str, registry: dict) -> pd.DataFrame:
     """One search step in the order its trials ran, with the point it selected marked; a step
     that starts from an earlier one lists that one's choice first, the point to beat."""
@@ -36,11 +43,9 @@ def search_table(name: str, registry: dict) -> pd.DataFrame:
     own = set(spec.get("space", {})) | {k for point in spec.get("points", []) for k in point}
     settings = [c for c in trials.columns if c in own]
     if "base_search" in spec:
-        from nextloc.registry import best_point
-
         base = pd.read_csv(RESULTS_DIR / "search" / f"{spec['base_search']}.csv")
         best = base.loc[[base["val_acc1"].idxmax()]].assign(trial=EARLIER)
-        point = best_point(spec["base_search"])
+        point = earlier_point(spec["base_search"])
         best = best.assign(**{c: [point.get(c, "not set")] for c in settings})
         trials = pd.concat([best, trials], ignore_index=True)
     chosen = trials["val_acc1"].idxmax()

@@ -13,6 +13,7 @@ from nextloc.stats import arm_verdict, compare
 GENERATED = PROJECT_ROOT / "book" / "generated"
 
 NOT_RUN = "not run yet"
+NBSP = "\u00a0"
 SHORT_METRICS = {"test_acc1": "Acc@1 %", "test_acc5": "Acc@5 %", "test_mrr": "MRR %"}
 FULL_METRICS = {"test_acc1": "Acc@1 %", "test_acc5": "Acc@5 %", "test_acc10": "Acc@10 %",
                 "test_mrr": "MRR %", "test_ndcg10": "NDCG@10 %", "test_f1": "F1 %"}
@@ -33,7 +34,7 @@ def mean_std(values: pd.Series, percent: bool = True) -> str:
         return "–"
     if len(values) == 1:
         return f"{values.iloc[0]:.2f}"
-    return f"{values.mean():.2f} ± {values.std(ddof=1):.2f}"
+    return f"{values.mean():.2f}{NBSP}±{NBSP}{values.std(ddof=1):.2f}"  # never split in a cell
 
 
 def markdown_table(frame: pd.DataFrame, empty: str | None = None) -> str:

@@ -23,11 +23,11 @@ def test_mean_std_of_one_value_has_no_spread():
 
 def test_mean_std_is_the_sample_std_in_percent():
     # mean 20 %, sample std (ddof=1) 10 %; the population std would be 8.16
-    assert mean_std(pd.Series([0.1, 0.2, 0.3])) == "20.00 ± 10.00"
+    assert mean_std(pd.Series([0.1, 0.2, 0.3])) == "20.00\u00a0±\u00a010.00"
 
 
 def test_mean_std_without_percent():
-    assert mean_std(pd.Series([1.0, 3.0]), percent=False) == "2.00 ± 1.41"
+    assert mean_std(pd.Series([1.0, 3.0]), percent=False) == "2.00\u00a0±\u00a01.41"
 
 
 def test_mean_std_ignores_missing_values():
@@ -65,7 +65,7 @@ METRICS = pd.concat([
 def test_short_table_has_the_five_columns_and_says_what_is_missing():
     table = short_table(METRICS, ["a", "b", "rule", "later"], EXPERIMENTS).set_index("experiment")
     assert list(table.columns) == ["how", "parameters", "seeds", "Acc@1 %", "Acc@5 %", "MRR %"]
-    assert table.loc["`a`", "Acc@1 %"] == "35.00 ± 5.00"
+    assert table.loc["`a`", "Acc@1 %"] == "35.00\u00a0±\u00a05.00"
     assert table.loc["`a`", "parameters"] == "480,123"
     assert table.loc["`b`", "how"] == "B: refit on train + val"
     assert table.loc["`rule`", "how"] == "counting rule"
@@ -141,7 +141,9 @@ def test_search_table_is_chronological_and_marks_the_selection(tmp_path, monkeyp
     pd.DataFrame({"trial": ['{"e": 1}'], "e": [1.0], "seeds": [3.0], "n_params": [3000.0],
                   "best_epoch": [5.333], "val_acc1": [0.44], "val_mrr": [0.5],
                   "train_seconds": [3.0]}).to_csv(tmp_path / "search" / "child.csv", index=False)
-    registry = {"searches": {"base": {}, "child": {"base_search": "base"}}}
+    registry = {"searches": {"base": {"space": {"model.d": [64, 96], "mask": [None, 0.5]}},
+                             "child": {"base_search": "base", "points": [{"e": 1}]}}}
+    monkeypatch.setattr(nextloc.report, "earlier_point", lambda name: {"model.d": 96})
 
     base = search_table("base", registry)
     assert list(base["trial"]) == ["1", "2"]                 # the order the trials ran
@@ -152,6 +154,7 @@ def test_search_table_is_chronological_and_marks_the_selection(tmp_path, monkeyp
 
     child = search_table("child", registry)
     assert list(child["trial"]) == ["earlier step's choice", "1"]
+    assert list(child["e"]) == ["not set", "1"]
     assert list(child["selected"]) == ["**selected**", ""]   # 45 % stays ahead of 44 %
     assert list(child["best epoch"]) == ["4", "5.3"]
 
@@ -162,8 +165,8 @@ def test_headline_sentence_names_both_protocols():
                          runs("baseline", 480_059, [0.35, 0.37])], ignore_index=True)
     sentence = headline_sentence(metrics)
     assert "388,552 parameters" in sentence
-    assert "56.50 ± 0.71 %" in sentence and "58.50 ± 0.71 %" in sentence
-    assert "36.00 ± 1.41 %" in sentence
+    assert "56.50\u00a0±\u00a00.71 %" in sentence and "58.50\u00a0±\u00a00.71 %" in sentence
+    assert "36.00\u00a0±\u00a01.41 %" in sentence
     assert headline_sentence(metrics.iloc[:2]) == "The headline runs have not finished yet."
 
 
