@@ -109,7 +109,7 @@ def gap_decomposition(val_acc1: float, unseen_val: float, unseen_test: float,
 def trained_pointer(data, quick: bool, seed: int = 42):
     """The ``pointer`` experiment's model for ``seed``: loaded from its checkpoint when this
     machine has one (``runs/``), trained here otherwise with the experiment's settings (quick
-    mode: two short epochs). Returns (model, what happened, test Acc@1 of this model or None)."""
+    mode: two short epochs). Returns (model, what happened)."""
     from nextloc.models.checkpoint import load_checkpoint
     from nextloc.paths import checkpoint_path
     from nextloc.registry import run_settings, train_config
@@ -118,12 +118,12 @@ def trained_pointer(data, quick: bool, seed: int = 42):
     path = checkpoint_path("pointer", seed, quick)
     if path.is_file():
         model, _ = load_checkpoint(path, device="cpu")
-        return model, f"loaded from {path.name}", None
+        return model, f"loaded from its checkpoint {path.name}"
     config = train_config(run_settings("pointer", seed, quick), seed=seed, device="cpu",
                           num_threads=1)
     result = train(config, data, checkpoint=path, progress=False)
     model, _ = load_checkpoint(path, device="cpu")
-    return model, f"trained here ({result.best_epoch} epochs kept)", result.test["acc1"]
+    return model, f"trained here, epoch {result.best_epoch} kept by early stopping"
 
 
 def pointer_internals(model, split, batch_size: int = 256) -> tuple[np.ndarray, list[np.ndarray]]:
