@@ -20,7 +20,7 @@ from pathlib import Path
 
 from bs4 import BeautifulSoup
 
-from nextloc.data import PROJECT_ROOT
+from nextloc.paths import PROJECT_ROOT
 from nextloc.errors import NextlocError
 
 HTML = PROJECT_ROOT / "_build" / "html"

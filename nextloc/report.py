@@ -15,14 +15,14 @@ import pandas as pd
 from nextloc import tables
 from nextloc.appendix import write_extra
 from nextloc.claims import claims_markdown, evaluate_claims
-from nextloc.paths import PROJECT_ROOT, RESULTS_DIR
-from nextloc.registry import load_registry
-from nextloc.results import read_metrics
 from nextloc.figures import write_figures
 from nextloc.figures_runs import write_run_figures
+from nextloc.paths import PROJECT_ROOT, RESULTS_DIR
 from nextloc.plotting import setup
-from nextloc.toc import write_toc
+from nextloc.registry import load_registry
+from nextloc.results import read_metrics
 from nextloc.tables import markdown_table, mean_std, write
+from nextloc.toc import write_toc
 
 EARLIER = "earlier step's choice"
 README_MARKERS = ("<!-- headline: written by `nextloc tables` -->", "<!-- /headline -->")

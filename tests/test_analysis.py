@@ -104,7 +104,7 @@ def test_pointer_internals_reproduce_the_copy_distribution(tiny_data):
     import torch
 
     from nextloc.analysis import pointer_internals
-    from nextloc.data import batches
+    from nextloc.batching import batches
     from nextloc.models import build_model
 
     torch.manual_seed(0)
