@@ -45,6 +45,18 @@ def sample_differences(comparison: Comparison, cache: dict) -> np.ndarray | None
     return 100 * (columns[0] - columns[1])
 
 
+def bootstrap_text(metric: str, comparison: Comparison, split, cache: dict) -> str:
+    if metric != "test_acc1":
+        return "n/a: no per-sample validation predictions"
+    if split is None:
+        return "n/a: the data is not available here"
+    differences = sample_differences(comparison, cache)
+    if differences is None:
+        return "n/a: per-sample predictions not saved"
+    low, high = user_bootstrap(differences, split.user)
+    return f"[{low:+.2f}, {high:+.2f}]"
+
+
 def statistics_table(metrics: pd.DataFrame, registry: dict) -> pd.DataFrame:
     """Every finished comparison of the claims: per-seed differences, the paired t interval the
     verdict uses, and the interval from resampling test users."""
@@ -54,12 +66,7 @@ def statistics_table(metrics: pd.DataFrame, registry: dict) -> pd.DataFrame:
             comparison = arm.comparison
             if comparison is None:
                 continue
-            boot = "n/a: no per-sample validation predictions"
-            if arm.arm.metric == "test_acc1" and split is not None:
-                differences = sample_differences(comparison, cache)
-                if differences is not None:
-                    low, high = user_bootstrap(differences, split.user)
-                    boot = f"[{low:+.2f}, {high:+.2f}]"
+            boot = bootstrap_text(arm.arm.metric, comparison, split, cache)
             rows.append({"comparison": arm.arm.label(), "seeds": comparison.n,
                          "per-seed differences": ", ".join(f"{d:+.1f}"
                                                            for d in comparison.differences),

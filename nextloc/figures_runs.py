@@ -65,6 +65,15 @@ def per_user(metrics: pd.DataFrame, names=("pointer_pair", "baseline")) -> Path:
     return save(fig, "fig_per_user")
 
 
+def finished(metrics: pd.DataFrame, experiments: dict) -> pd.DataFrame:
+    """The runs of experiments that have all the seeds the registry lists (partial experiments
+    are drawn as pending, like the claims that use them)."""
+    counts = metrics["experiment"].value_counts()
+    done = [name for name, count in counts.items()
+            if count >= len(experiments.get(name, {}).get("seeds", []))]
+    return metrics[metrics["experiment"].isin(done)]
+
+
 def sweep_frame(metrics: pd.DataFrame, points: dict) -> pd.DataFrame:
     runs = metrics[metrics["experiment"].isin(points)].copy()
     runs["x"] = runs["experiment"].map(points)
@@ -76,6 +85,7 @@ def sweep_frame(metrics: pd.DataFrame, points: dict) -> pd.DataFrame:
 def sweeps(metrics: pd.DataFrame, registry: dict) -> list[Path]:
     """One panel per sweep of the registry: each seed a dot, the mean a line."""
     paths = []
+    metrics = finished(metrics, registry["experiments"])
     for name, sweep in registry.get("sweeps", {}).items():
         fig, ax = plt.subplots(figsize=(6, 3.4))
         runs = sweep_frame(metrics, sweep["points"])
@@ -96,11 +106,12 @@ def sweeps(metrics: pd.DataFrame, registry: dict) -> list[Path]:
     return paths
 
 
-def capacity(metrics: pd.DataFrame) -> Path:
+def capacity(metrics: pd.DataFrame, experiments: dict) -> Path:
     """The baseline and the pointer at their budget size and scaled to ~750K and ~1M."""
     families = {"baseline": ["baseline", "baseline_750k_over_budget", "baseline_1m_over_budget"],
                 "pointer": ["pointer", "pointer_750k_over_budget", "pointer_1m_over_budget"]}
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    metrics = finished(metrics, experiments)
     parts = [metrics[metrics["experiment"].isin(names)].assign(model=model)
              for model, names in families.items()]
     runs = pd.concat(parts)
@@ -142,5 +153,6 @@ def gap_figure(metrics: pd.DataFrame) -> Path:
 
 
 def write_run_figures(metrics: pd.DataFrame, registry: dict) -> list[Path]:
-    return [curves(metrics), per_user(metrics), capacity(metrics), gap_figure(metrics),
+    return [curves(metrics), per_user(metrics), capacity(metrics, registry["experiments"]),
+            gap_figure(metrics),
             *sweeps(metrics, registry)]
