@@ -80,10 +80,11 @@ def format_setting(value, null_is_off: bool) -> str:
 
 def run_overhead_seconds(metrics: pd.DataFrame) -> float:
     """Median seconds a run page took beyond its training (start-up, data, evaluation), from
-    the papermill durations of the pages that trained."""
+    the papermill durations of the pages that trained (kept by a re-rendered page)."""
     extra = []
     for path in (PROJECT_ROOT / "book" / "runs").glob("*/seed_*.ipynb"):
-        papermill = json.loads(path.read_text())["metadata"].get("papermill", {})
+        metadata = json.loads(path.read_text())["metadata"]
+        papermill = metadata.get("nextloc", {}).get("training_run") or metadata.get("papermill", {})
         if papermill.get("parameters", {}).get("train") is False or not papermill.get("duration"):
             continue
         row = metrics[(metrics["experiment"] == path.parent.name)

@@ -111,9 +111,25 @@ def plot_history(saved: dict, config: dict, history: pd.DataFrame):
     return fig
 
 
+def training_metadata(page: Path) -> dict | None:
+    """When and how long the run that trained (papermill's record in its page), kept when the
+    page is re-rendered so that the run's own timing is not lost."""
+    if not page.is_file():
+        return None
+    metadata = json.loads(page.read_text())["metadata"]
+    if "nextloc" in metadata:
+        return metadata["nextloc"]["training_run"]
+    papermill = metadata.get("papermill", {})
+    if papermill.get("parameters", {}).get("train") is False or "duration" not in papermill:
+        return None
+    return {key: papermill.get(key) for key in ("start_time", "end_time", "duration")}
+
+
 def rerender(names: list[str] | None = None) -> list[Path]:
     """Execute the run template with ``train=False`` for every saved run of ``names`` (default:
     all experiments), so that its page shows what the run saved, without training again."""
+    import nbformat
+
     from nextloc.paths import notebook_path, run_dir
     from nextloc.registry import load_registry
     from nextloc.runner import execute
@@ -126,9 +142,14 @@ def rerender(names: list[str] | None = None) -> list[Path]:
             if not (run_dir(name, seed, False) / "metrics.json").is_file():
                 continue
             output = notebook_path(name, seed, False)
+            trained = training_metadata(output)
             execute(spec.get("notebook", "train"), output,
                     f"# `{name}`, seed {seed}\n\n{spec.get('description', '')}",
                     {"experiment": name, "seed": seed, "quick": False, "train": False})
+            if trained:
+                page = nbformat.read(output, as_version=4)
+                page.metadata["nextloc"] = {"training_run": trained}
+                nbformat.write(page, output)
             written.append(output)
     return written
 

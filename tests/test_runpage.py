@@ -50,3 +50,21 @@ def test_rule_and_combined_runs_have_no_epochs():
     text = describe(SAVED, combined, NO_HISTORY)
     assert "`baseline/seed_42`" in text and "10 passes averaged" in text
     assert "best epoch" not in text.lower()
+
+
+def test_a_rerendered_page_keeps_the_timing_of_the_run_that_trained(tmp_path):
+    import json
+
+    from nextloc.runpage import training_metadata
+
+    page = tmp_path / "seed_1.ipynb"
+    assert training_metadata(page) is None
+    trained = {"start_time": "a", "end_time": "b", "duration": 130.5}
+    page.write_text(json.dumps({"metadata": {"papermill": {**trained, "parameters": {"seed": 1}}}}))
+    assert training_metadata(page) == trained
+    page.write_text(json.dumps({"metadata": {"papermill": {"duration": 3.0, "parameters": {
+        "train": False}}, "nextloc": {"training_run": trained}}}))
+    assert training_metadata(page) == trained      # still the training run's, not the render's
+    page.write_text(json.dumps({"metadata": {"papermill": {"duration": 3.0, "parameters": {
+        "train": False}}}}))
+    assert training_metadata(page) is None
