@@ -28,7 +28,8 @@ def search_command(args) -> None:
 
     use_data_for_the_registry(args)
     for name in args.names:
-        print(run_search(name, jobs=args.jobs).head(10).to_string(index=False))
+        print(run_search(name, jobs=args.jobs, storage=args.storage).head(10)
+              .drop(columns=["trial"]).to_string(index=False))
 
 
 def run_command(args) -> None:
@@ -175,7 +176,11 @@ def parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", help="hyperparameter search on validation")
     search.add_argument("names", nargs="+", help="searches of experiments.yaml, in order")
-    search.add_argument("--jobs", type=int, default=2)
+    search.add_argument("--jobs", "--workers", type=int, default=2,
+                        help="worker processes on this machine, one trial each at a time")
+    search.add_argument("--storage", help="an Optuna storage URL shared by all workers, e.g. "
+                        "postgresql+psycopg2://user@host/db (default: a SQLite file in "
+                        "runs/search/)")
     add_data_option(search)
     search.set_defaults(handler=search_command)
 

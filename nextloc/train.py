@@ -7,6 +7,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -135,13 +136,15 @@ class RunResult:
 
 
 def train(config: TrainConfig, data: GeolifeData, checkpoint: str | Path | None = None,
-          progress: bool = True, evaluate_test: bool = True) -> RunResult:
+          progress: bool = True, evaluate_test: bool = True,
+          on_epoch: Callable[[dict], None] | None = None) -> RunResult:
     """Train ``config.model`` on ``data`` and evaluate the chosen weights once on test.
 
     Without ``refit`` the weights of the epoch with the best validation Acc@1 are kept (early
     stopping after ``patience`` epochs without improvement). With ``refit`` the model trains on
     train + validation for exactly ``epochs`` and the final weights are evaluated. A
-    hyperparameter search passes ``evaluate_test=False``: it never sees the test split.
+    hyperparameter search passes ``evaluate_test=False``: it never sees the test split, and
+    ``on_epoch``, called with each epoch's history row (it may raise to stop the run early).
     """
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
@@ -150,7 +153,7 @@ def train(config: TrainConfig, data: GeolifeData, checkpoint: str | Path | None 
     model, train_split = prepare(config, data, device)
     start = time.perf_counter()
     history, best_epoch = fit(model, config, train_split, data.splits["validation"], device,
-                              progress)
+                              progress, on_epoch)
     train_seconds = time.perf_counter() - start
     if checkpoint is not None and any(p.requires_grad for p in model.parameters()):
         save_checkpoint(checkpoint, model, asdict(config))
@@ -191,9 +194,10 @@ class EarlyStopping:
 
 
 def fit(model: NextLocationModel, config: TrainConfig, train_split: Split, validation: Split,
-        device: torch.device, progress: bool) -> tuple[list[dict], int]:
-    """The epochs: train, then (unless refitting) evaluate on validation and stop early.
-    Returns the per-epoch history and the chosen epoch; the model ends with its weights."""
+        device: torch.device, progress: bool,
+        on_epoch: Callable[[dict], None] | None = None) -> tuple[list[dict], int]:
+    """The epochs: train, then (unless refitting) evaluate on validation and stop early;
+    ``on_epoch`` sees each epoch's history row. Returns the per-epoch history and the chosen epoch; the model ends with its weights."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable or not config.epochs:
         return [], 0
@@ -218,6 +222,8 @@ def fit(model: NextLocationModel, config: TrainConfig, train_split: Split, valid
         row["seconds"] = time.perf_counter() - epoch_start
         history.append(row)
         bar.set_postfix(loss=f"{loss:.3f}", val_acc1=f"{row.get('val_acc1', float('nan')):.4f}")
+        if on_epoch is not None:
+            on_epoch(row)
         if not config.refit and stopper.should_stop(epoch, row["val_acc1"], model):
             break
     if config.refit:

@@ -1,5 +1,6 @@
-"""Random search: the sampled trials, and the best point the experiments take from the results.
-Nothing here trains; the results are hand-written CSVs in tmp_path."""
+"""Search configuration: the Optuna space, the best point the experiments take from the
+results, and the committed tables that fix today's headline. Nothing here trains; the results
+are hand-written CSVs in tmp_path (the workers are tested in test_search_workers.py)."""
 from __future__ import annotations
 
 import json
@@ -7,44 +8,64 @@ import json
 import pandas as pd
 import pytest
 import yaml
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 import nextloc.paths
-import nextloc.search
+from nextloc import study as studies
 from nextloc.errors import ConfigError
-from nextloc.registry import best_point, search_spec
-from nextloc.search import sample_trials, trial_row
-
-SPACE = {"lr": [0.0005, 0.001, 0.002], "batch_size": [32, 64], "label_smoothing": [0.0, 0.1],
-         "mask_new_locations_after": [None, 0.5], "model.features": [["user"], ["user", "time"]]}
-GRID_SIZE = 3 * 2 * 2 * 2 * 2
+from nextloc.registry import best_point, experiment_settings, search_spec
+from nextloc.search import make_plan, trial_row
 
 
 def key(point: dict) -> str:
     return json.dumps(point, sort_keys=True)
 
 
-# --- sample_trials ---------------------------------------------------------------------------
+# --- the committed searches ------------------------------------------------------------------
 
-@pytest.mark.parametrize("trials", [1, 5, 20])
-def test_sample_trials_are_distinct_points_of_the_space(trials):
-    points = sample_trials(SPACE, trials, seed=0)
-    assert len(points) == trials
-    assert len({key(p) for p in points}) == trials
-    for point in points:
-        assert set(point) == set(SPACE)
-        assert all(point[name] in values for name, values in SPACE.items())
+FEATURES = ["user", "time", "duration", "recency", "frequency"]
+TODAY_POINTER = {"batch_size": 32, "epochs": 50, "label_smoothing": 0.1, "lr": 0.001,
+                 "mask_new_locations_after": 0.5, "model": "pointer", "model.dim": 64,
+                 "model.dropout": 0.3, "model.features": FEATURES, "patience": 5,
+                 "weight_decay": 0.01}
 
 
-def test_sample_trials_are_deterministic_for_a_seed():
-    assert sample_trials(SPACE, 10, seed=3) == sample_trials(SPACE, 10, seed=3)
-    # a prefix of a longer draw with the same seed: resuming with more trials keeps the old ones
-    assert sample_trials(SPACE, 10, seed=3) == sample_trials(SPACE, 15, seed=3)[:10]
+def test_the_committed_search_tables_give_todays_headline_configuration():
+    """results/search/*.csv decide the experiments' settings: moving the search to Optuna must
+    not move them."""
+    assert experiment_settings("pointer") == TODAY_POINTER
+    assert experiment_settings("pointer_pair") == {**TODAY_POINTER, "model": "pointer_ensemble",
+                                                   "model.size": 2}
 
 
-def test_more_trials_than_the_grid_give_the_whole_grid_once():
-    points = sample_trials(SPACE, 1000, seed=0)
-    assert len(points) == GRID_SIZE
-    assert len({key(p) for p in points}) == GRID_SIZE
+# --- the space -------------------------------------------------------------------------------
+
+def test_a_list_is_a_categorical_choice_and_lists_travel_as_json():
+    dist = studies.distribution("model.features", [["user"], ["user", "time"], None])
+    assert dist == CategoricalDistribution(['["user"]', '["user", "time"]', None])
+    assert studies.decode([["user"], ["user", "time"]], '["user", "time"]') == ["user", "time"]
+    assert studies.decode([0.5, None], None) is None
+
+
+def test_ranges_are_int_or_float_distributions():
+    assert studies.distribution("model.dim", {"low": 32, "high": 128, "step": 32}) == \
+        IntDistribution(32, 128, step=32)
+    assert studies.distribution("lr", {"low": 1e-4, "high": 1e-2, "log": True}) == \
+        FloatDistribution(1e-4, 1e-2, log=True)
+
+
+@pytest.mark.parametrize("values", [[1, 1], [], "abc", {"low": 1}])
+def test_a_bad_space_entry_is_a_config_error(values):
+    with pytest.raises(ConfigError, match="search space 'x'"):
+        studies.distribution("x", values)
+
+
+def test_a_point_keeps_what_the_space_cannot_hold_fixed():
+    space = studies.space_distributions({"lr": [0.001, 0.002], "model.dim": {"low": 8,
+                                                                              "high": 64}})
+    params, fixed = studies.split_point({"lr": 0.003, "model.dim": 16, "model": "x"}, space)
+    assert params == {"model.dim": 16}
+    assert fixed == {"lr": 0.003, "model": "x"}
 
 
 # --- best_point ------------------------------------------------------------------------------
@@ -55,6 +76,8 @@ REGISTRY = {"experiments": {}, "searches": {
     "child": {"base_search": "parent", "seed": 0, "seeds": [1, 2], "trials": 2,
               "base": {"model": "pointer", "patience": 3},
               "space": {"lr": [0.01, 0.02], "model.features": [["user"], ["user", "time"]]}},
+    "listed": {"seed": 0, "base": {"model": "pointer"},
+               "points": [{"model.dim": 8}, {"model.dim": 16, "lr": 0.01}]},
 }}
 
 
@@ -113,7 +136,7 @@ def test_best_point_of_a_child_needs_the_base_search_results(searches):
 
 
 def test_unknown_search(searches):
-    with pytest.raises(ConfigError, match="unknown search 'no_such'.*'child', 'parent'"):
+    with pytest.raises(ConfigError, match="unknown search 'no_such'.*'child', 'listed', 'parent'"):
         best_point("no_such")
     with pytest.raises(ConfigError, match="unknown search 'no_such'"):
         search_spec("no_such")
@@ -123,6 +146,13 @@ def test_a_child_search_that_does_not_beat_its_base_keeps_the_base_point(searche
     write_trials(searches, "parent", PARENT_TRIALS)
     write_trials(searches, "child", [(point, 0.44) for point, _ in CHILD_TRIALS])
     assert best_point("child") == best_point("parent")
+
+
+def test_the_budget_is_the_trials_within_the_grid_and_at_least_the_points(searches):
+    write_trials(searches, "parent", PARENT_TRIALS)  # the child builds on the parent's best
+    assert make_plan("parent").budget == 3
+    assert make_plan("child").budget == 2
+    assert make_plan("listed").budget == 2
 
 
 def test_trial_row_averages_the_seeds_of_one_point():
