@@ -93,13 +93,15 @@ def collate(split: Split, index: np.ndarray) -> dict[str, torch.Tensor]:
 
 
 def batches(split: Split, batch_size: int, shuffle: bool = False,
-            rng: np.random.Generator | None = None, bucket_batches: int = 32):
-    """Yield padded batches. With ``shuffle``, samples are shuffled, then sorted by length inside
-    windows of ``bucket_batches`` batches (less padding), and the batches shuffled again."""
+            rng: np.random.Generator | None = None, bucket_batches: int = 32,
+            order: np.ndarray | None = None):
+    """Yield padded batches, in the split's order or in ``order``. With ``shuffle``, samples are
+    shuffled, then sorted by length inside windows of ``bucket_batches`` batches (less padding),
+    and the batches shuffled again."""
     if len(split) == 0:
         raise DataError("cannot iterate over an empty split.")
     if not shuffle:
-        order = np.arange(len(split))
+        order = np.arange(len(split)) if order is None else order
         for start in range(0, len(order), batch_size):
             yield collate(split, order[start:start + batch_size])
         return

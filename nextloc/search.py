@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -164,6 +165,7 @@ def run_trial(trial: optuna.Trial, plan: Plan) -> float:
     """The objective: train the point on every seed, on validation only; the mean Acc@1."""
     point = trial_point(trial, plan)
     check_slot(trial, plan)
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     runs = []
     for position, seed in enumerate(plan.seeds):
         runs.append(_train_one_seed(plan.base, point, seed, epoch_reporter(trial, plan, position)))

@@ -63,7 +63,11 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
                     url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
                     grace_period=GRACE_SECONDS,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback())
-        except sqlalchemy.exc.OperationalError:
+        except ImportError as err:
+            raise ConfigError(f"no database driver for {url}: {err}. For PostgreSQL, "
+                              f"`pip install psycopg2-binary` and write postgresql+psycopg2://"
+                              f"... (or `pip install 'psycopg[binary]'` for postgresql://).")
+        except sqlalchemy.exc.DBAPIError:
             if attempt == 5:
                 raise
             time.sleep(attempt)  # workers starting together on a new database race to make it

@@ -64,10 +64,11 @@ def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str,
 
 @torch.inference_mode()
 def predict_scores(model: NextLocationModel, split: Split, device: torch.device,
-                   batch_size: int = 512, max_batches: int | None = None):
-    """Yield (batch, scores) over a split in order, in eval mode."""
+                   batch_size: int = 512, max_batches: int | None = None,
+                   order: np.ndarray | None = None):
+    """Yield (batch, scores) over a split in order (or in ``order``), in eval mode."""
     model.eval()
-    for number, batch in enumerate(batches(split, batch_size)):
+    for number, batch in enumerate(batches(split, batch_size, order=order)):
         if max_batches is not None and number >= max_batches:
             return
         batch = to_device(batch, device)
@@ -76,19 +77,24 @@ def predict_scores(model: NextLocationModel, split: Split, device: torch.device,
 
 def evaluate(model: NextLocationModel, split: Split, device: torch.device,
              max_batches: int | None = None, return_predictions: bool = False):
+    """Count-based metrics over the split. The samples run shortest history first (less
+    padding: about twice as fast), and the predictions come back in the split's order."""
     accumulator = MetricAccumulator(model.num_locations)
+    order = None if max_batches is not None else np.argsort(split.lengths, kind="stable")
     rank_parts, top1_parts = [], []
-    for batch, scores in predict_scores(model, split, device, max_batches=max_batches):
+    for batch, scores in predict_scores(model, split, device, max_batches=max_batches,
+                                        order=order):
         rank_parts.append(accumulator.update(scores, batch["target"]))
         top1_parts.append(scores.argmax(1).cpu())
     metrics = accumulator.compute()
     if not return_predictions:
         return metrics
     n = metrics["n"]
+    ranks, top1 = torch.cat(rank_parts).numpy(), torch.cat(top1_parts).numpy()
+    if order is not None:
+        ranks[order], top1[order] = ranks.copy(), top1.copy()
     predictions = pd.DataFrame({"staypoint_id": split.staypoint_id[:n],
-                                "target": split.target[:n],
-                                "top1": torch.cat(top1_parts).numpy(),
-                                "rank": torch.cat(rank_parts).numpy()})
+                                "target": split.target[:n], "top1": top1, "rank": ranks})
     return metrics, predictions
 
 
@@ -201,7 +207,9 @@ def fit(model: NextLocationModel, config: TrainConfig, train_split: Split, valid
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable or not config.epochs:
         return [], 0
-    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+    # The fused kernel updates all parameters at once (on the CPU ~4x faster than one by one).
+    optimizer = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay,
+                                  fused=device.type in ("cpu", "cuda"))
     steps_per_epoch = math.ceil(len(train_split) / config.batch_size)
     if config.max_batches:
         steps_per_epoch = min(steps_per_epoch, config.max_batches)
@@ -248,7 +256,7 @@ def train_one_epoch(model: NextLocationModel, optimizer, scheduler, split: Split
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
+            torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip, foreach=True)
         optimizer.step()
         scheduler.step()
         loss_sum += loss.item() * len(batch["target"])

@@ -63,3 +63,55 @@ def encode_with_trunk(model: nn.Module, steps: torch.Tensor,
     steps = steps + model.positions[: steps.shape[1]]
     hidden = encode_causally(model.encoder, model.dropout(steps), batch["mask"])
     return hidden, model.norm(last_step(hidden, batch["length"]))
+
+
+def cheap_dropout(values: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """Dropout with its mask drawn as ``uniform >= p``: the same Bernoulli(1 - p) mask and
+    scaling as ``nn.functional.dropout``, from another random stream, and on the CPU about twice
+    as fast (torch's ``bernoulli_`` costs more than the matrix products of a small model)."""
+    if not training or p == 0:
+        return values
+    # One uniform draw turned in place into the scaled mask: no bool tensor, no dtype cast.
+    return values * torch.rand_like(values).ge_(p).mul_(1.0 / (1.0 - p))
+
+
+class CheapDropout(nn.Dropout):
+    """``nn.Dropout`` through :func:`cheap_dropout` (no parameters: checkpoints are unchanged)."""
+
+    def forward(self, values: torch.Tensor) -> torch.Tensor:
+        return cheap_dropout(values, self.p, self.training)
+
+
+def _self_attention(layer: nn.TransformerEncoderLayer, values: torch.Tensor,
+                    padding: torch.Tensor) -> torch.Tensor:
+    attention = layer.self_attn
+    batch, width, dim = values.shape
+    heads = attention.num_heads
+    q, k, v = (nn.functional.linear(values, attention.in_proj_weight, attention.in_proj_bias)
+               .view(batch, width, 3, heads, dim // heads).permute(2, 0, 3, 1, 4))
+    weights = torch.softmax(q @ k.transpose(-1, -2) * (heads / dim) ** 0.5 + padding, dim=-1)
+    weights = cheap_dropout(weights, attention.dropout, True)
+    mixed = (weights @ v).transpose(1, 2).reshape(batch, width, dim)
+    return attention.out_proj(mixed)
+
+
+def run_encoder(encoder: nn.TransformerEncoder, steps: torch.Tensor,
+                        padding_mask: torch.Tensor) -> torch.Tensor:
+    """``encoder(steps, src_key_padding_mask=padding_mask)`` of a :func:`pre_norm_encoder` in
+    training mode, written out: the same parameters and the same function, with its dropout
+    masks from :func:`cheap_dropout` and none of nn.MultiheadAttention's per-call overhead
+    (together about 1.6x faster on one CPU thread). In eval mode, and for other encoders, torch's
+    own (fused) path runs."""
+    first = encoder.layers[0]
+    if not (encoder.training and first.norm_first and first.self_attn.batch_first
+            and first.activation_relu_or_gelu == 1 and encoder.norm is None):
+        return encoder(steps, src_key_padding_mask=padding_mask)
+    padding = torch.zeros(padding_mask.shape, dtype=steps.dtype, device=steps.device)
+    padding = padding.masked_fill(padding_mask, float("-inf"))[:, None, None, :]
+    for layer in encoder.layers:
+        attended = _self_attention(layer, layer.norm1(steps), padding)
+        steps = steps + cheap_dropout(attended, layer.dropout1.p, True)
+        hidden = cheap_dropout(torch.relu(layer.linear1(layer.norm2(steps))), layer.dropout.p,
+                               True)
+        steps = steps + cheap_dropout(layer.linear2(hidden), layer.dropout2.p, True)
+    return steps

@@ -31,7 +31,8 @@ from nextloc.errors import ConfigError
 from nextloc.models.base import NextLocationModel, register
 from nextloc.models.geography import (DISTANCE_BUCKETS, add_geography, cluster_embedding,
                                       distance_logits)
-from nextloc.models.layers import last_step, log_bucket, pre_norm_encoder
+from nextloc.models.layers import (CheapDropout, last_step, log_bucket, pre_norm_encoder,
+                                   run_encoder)
 
 FEATURE_GROUPS = ("user", "time", "duration", "recency", "frequency", "transition")
 DEFAULT_FEATURES = FEATURE_GROUPS[:5]
@@ -70,7 +71,7 @@ class PointerModel(NextLocationModel):
         self.frequency = nn.Embedding(16, dim) if "frequency" in self.features else None
         self.follows_current = nn.Embedding(2, dim) if "transition" in self.features else None
         self.input_norm = nn.LayerNorm(dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = CheapDropout(dropout)
         self.encoder = pre_norm_encoder(dim, layers, heads, feedforward, dropout)
         self.summary = nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, dim), nn.GELU(),
                                      nn.Linear(dim, dim))
@@ -133,7 +134,7 @@ class PointerModel(NextLocationModel):
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         mask = batch["mask"]
-        hidden = self.encoder(self.embed_steps(batch), src_key_padding_mask=~mask)
+        hidden = run_encoder(self.encoder, self.embed_steps(batch), ~mask)
         context = last_step(hidden, batch["length"])
         if "time" in self.features:
             context = context + self.now_context(batch)

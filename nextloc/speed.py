@@ -1,0 +1,209 @@
+"""``nextloc benchmark speed``: training and inference speed of the report's models on one CPU
+thread, this code against a reference commit, in one invocation, into
+``results/benchmarks/training.json``.
+
+Each implementation runs in its own process (the reference from a temporary git worktree), the
+two alternating, so that both see the same machine. A measurement trains a fixed number of
+batches (after a few untimed ones) and evaluates the validation split once, twice over, and
+keeps the faster of each; an epoch is ``steps per epoch x seconds per batch + one validation
+pass``, a run is an epoch times the epochs a run takes: the median best epoch recorded in
+``results/metrics.csv`` plus the patience of early stopping (capped at ``epochs``). Inference
+is the validation pass per 1,000 samples (forward and ranking). Wall time is noisy on a shared
+machine, so the process CPU time is recorded beside it.
+
+Run as a script (``python nextloc/speed.py --measure ...``) it measures whichever
+``nextloc`` comes first on ``PYTHONPATH``, through functions both trees have.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EXPERIMENTS = ["baseline", "pointer", "pointer_pair"]
+# main just before the speed-up of the pointer model (issue 11): "today's code" in the file.
+REFERENCE_COMMIT = "f8999ad46a384af2cd738608863e63e6435147e6"
+WARMUP_STEPS = 5
+
+
+def clocks() -> tuple[float, float]:
+    return time.perf_counter(), time.process_time()
+
+
+def since(start: tuple[float, float]) -> tuple[float, float]:
+    wall, cpu = clocks()
+    return wall - start[0], cpu - start[1]
+
+
+def measure(experiment: str, steps: int, repeats: int) -> dict:
+    """Seconds per training batch and per validation pass of one experiment (this process's
+    nextloc), the best of ``repeats``, wall and CPU."""
+    import dataclasses
+
+    import torch
+
+    from nextloc.data import load_dataset
+    from nextloc.device import set_seed
+    from nextloc.registry import experiment_settings, train_config
+    from nextloc.train import evaluate, fit, prepare
+
+    torch.set_num_threads(1)
+    config = train_config(experiment_settings(experiment), seed=42, num_threads=1)
+    data, device = load_dataset(), torch.device("cpu")
+    set_seed(42)
+    model, split = prepare(config, data, device)
+    timed = dataclasses.replace(config, refit=True, epochs=1, max_batches=steps)
+    fit(model, dataclasses.replace(timed, max_batches=WARMUP_STEPS), split, None, device, False)
+    step, validation = [math.inf, math.inf], [math.inf, math.inf]
+    for _ in range(repeats):
+        start = clocks()
+        fit(model, timed, split, None, device, False)
+        step = [min(a, b / steps) for a, b in zip(step, since(start))]
+        start = clocks()
+        evaluate(model, data.splits["validation"], device)
+        validation = [min(a, b) for a, b in zip(validation, since(start))]
+    return {"step": step, "validation": validation, "batch_size": config.batch_size,
+            "train_samples": len(split), "validation_samples": len(data.splits["validation"])}
+
+
+def run_length(experiment: str) -> dict:
+    """Epochs of a full run: the median recorded best epoch plus the patience, capped."""
+    from nextloc.registry import experiment_settings, train_config
+    from nextloc.results import read_metrics
+
+    config = train_config(experiment_settings(experiment))
+    rows = read_metrics()
+    best = rows.loc[rows["experiment"] == experiment, "best_epoch"].median()
+    return {"median_best_epoch": float(best),
+            "epochs_per_run": int(min(best + config.patience, config.epochs))}
+
+
+def summarize(raw: dict, length: dict) -> dict:
+    steps = math.ceil(raw["train_samples"] / raw["batch_size"])
+    out = {"steps_per_epoch": steps}
+    for clock, index in (("wall", 0), ("cpu", 1)):
+        epoch = steps * raw["step"][index] + raw["validation"][index]
+        out[clock] = {"train_batch_ms": round(1000 * raw["step"][index], 2),
+                      "validation_seconds": round(raw["validation"][index], 3),
+                      "epoch_seconds": round(epoch, 2),
+                      "run_seconds": round(epoch * length["epochs_per_run"], 1),
+                      "inference_ms_per_1000": round(
+                          1e6 * raw["validation"][index] / raw["validation_samples"], 1)}
+    return out
+
+
+def measure_tree(tree: Path, experiments: list[str], steps: int, repeats: int,
+                 cache: Path) -> dict:
+    """Run :func:`measure` in a fresh process on the nextloc of ``tree``."""
+    from nextloc.data import default_data_dir
+
+    env = {**os.environ, "PYTHONPATH": str(tree), "NEXTLOC_DATA": str(default_data_dir()),
+           "NEXTLOC_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, str(Path(__file__).resolve()), "--measure", "--steps",
+               str(steps), "--repeats", str(repeats), *experiments]
+    done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"benchmark of {tree} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def best_of(measurements: list[dict]) -> dict:
+    """Per experiment, the fastest step and validation pass over the measurements (wall and
+    CPU separately)."""
+    def fastest(name: str, part: str) -> list[float]:
+        return [min(m[name][part][i] for m in measurements) for i in (0, 1)]
+    return {name: {**measurements[0][name], "step": fastest(name, "step"),
+                   "validation": fastest(name, "validation")} for name in measurements[0]}
+
+
+def git(*args: str) -> str:
+    from nextloc.paths import PROJECT_ROOT
+
+    return subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def machine() -> dict:
+    import torch
+
+    model = next((line.split(":", 1)[1].strip() for line in
+                  Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    return {"cpu": model, "logical_cpus": os.cpu_count(), "threads": 1,
+            "python": platform.python_version(), "torch": torch.__version__,
+            "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def run_benchmark(experiments: list[str], steps: int = 40, repeats: int = 2, rounds: int = 2,
+                  reference: str = REFERENCE_COMMIT) -> dict:
+    """Measure the reference and this tree, alternating ``rounds`` times; the report."""
+    from nextloc.paths import PROJECT_ROOT
+
+    started, info = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine()
+    with tempfile.TemporaryDirectory(prefix="nextloc-benchmark-") as scratch:
+        tree = Path(scratch) / "reference"
+        git("worktree", "add", "--detach", str(tree), reference)
+        try:
+            runs = {"reference": [], "current": []}
+            for _ in range(rounds):
+                for name, root in (("reference", tree), ("current", PROJECT_ROOT)):
+                    runs[name].append(measure_tree(root, experiments, steps, repeats,
+                                                   Path(scratch) / f"cache-{name}"))
+        finally:
+            git("worktree", "remove", "--force", str(tree))
+    return report(experiments, {k: best_of(v) for k, v in runs.items()}, reference, started,
+                  info, {"train_batches": steps, "repeats": repeats, "rounds": rounds})
+
+
+def report(experiments: list[str], best: dict, reference: str, started: str, info: dict,
+           protocol: dict) -> dict:
+    out = {"measured": started, "machine": info, "protocol": {**protocol, "method": __doc__},
+           "reference": {"commit": reference},
+           "current": {"commit": git("rev-parse", "HEAD"),
+                       "uncommitted_changes": bool(git("status", "--porcelain"))},
+           "experiments": {}}
+    for name in experiments:
+        length = run_length(name)
+        entry = {**length, "reference": summarize(best["reference"][name], length),
+                 "current": summarize(best["current"][name], length)}
+        entry["speedup_per_run"] = {
+            clock: round(entry["reference"][clock]["run_seconds"]
+                         / entry["current"][clock]["run_seconds"], 2) for clock in ("wall", "cpu")}
+        out["experiments"][name] = entry
+    return out
+
+
+def write_benchmark(**options) -> Path:
+    from nextloc.paths import RESULTS_DIR, atomic_write
+
+    result = run_benchmark(**options)
+    path = RESULTS_DIR / "benchmarks" / "training.json"
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(result, indent=1) + "\n"))
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("experiments", nargs="*", default=EXPERIMENTS)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--measure", action="store_true", help="measure this process's nextloc")
+    args = parser.parse_args(argv)
+    if args.measure:
+        print(json.dumps({name: measure(name, args.steps, args.repeats)
+                          for name in args.experiments}))
+    else:
+        print(write_benchmark(experiments=args.experiments, steps=args.steps,
+                              repeats=args.repeats))
+
+
+if __name__ == "__main__":
+    main()
