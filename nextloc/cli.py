@@ -132,6 +132,12 @@ def use_data_for_the_registry(args) -> None:
 
 
 def benchmark_command(args) -> None:
+    if args.what == "speed":
+        from nextloc.speed import write_benchmark
+
+        print(write_benchmark(experiments=args.experiments, steps=args.steps,
+                              repeats=args.repeats))
+        return
     from nextloc import benchmarks
     from nextloc.paths import PROJECT_ROOT
 
@@ -147,7 +153,13 @@ def benchmark_command(args) -> None:
 def add_benchmark_parser(commands) -> None:
     parser = commands.add_parser(
         "benchmark", help="time preprocessing or training; writes results/benchmarks/")
-    parser.add_argument("what", choices=["preprocess", "training"])
+    parser.add_argument("what", choices=["preprocess", "training", "speed"],
+                        help="speed: this code against the commit before the speed-up, "
+                        "into results/benchmarks/training.json")
+    parser.add_argument("experiments", nargs="*", default=["baseline", "pointer", "pointer_pair"],
+                        help="for 'speed'")
+    parser.add_argument("--steps", type=int, default=40, help="timed training batches ('speed')")
+    parser.add_argument("--repeats", type=int, default=2, help="repeats per round ('speed')")
     parser.add_argument("--raw", metavar="RAW_DIR", help="Geolife tracks for 'preprocess' "
                         "(default: ../shared/data/geolife_raw_sample/Data)")
     parser.set_defaults(handler=benchmark_command)
