@@ -64,9 +64,10 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
                     grace_period=GRACE_SECONDS,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback())
         except ImportError as err:
-            raise ConfigError(f"no database driver for {url}: {err}. For PostgreSQL, "
-                              f"`pip install psycopg2-binary` and write postgresql+psycopg2://"
-                              f"... (or `pip install 'psycopg[binary]'` for postgresql://).")
+            raise ConfigError(f"no database driver for {url} ({str(err).rstrip('.')}). For "
+                              f"PostgreSQL, `pip install psycopg2-binary` and write "
+                              f"postgresql+psycopg2://... (or `pip install 'psycopg[binary]'` "
+                              f"for postgresql://).")
         except sqlalchemy.exc.DBAPIError:
             if attempt == 5:
                 raise
