@@ -78,7 +78,8 @@ def trained(log) -> collections.Counter:
 
 
 def finished_keys(storage: str, name: str) -> list[str]:
-    study = optuna.load_study(study_name=name, storage=storage)
+    # through open_storage: a worker may be creating the database's tables right now
+    study = optuna.load_study(study_name=name, storage=studies.open_storage(storage))
     return [t.user_attrs["trial"] for t in study.get_trials(states=studies.DONE)]
 
 
@@ -126,7 +127,7 @@ def test_a_killed_search_continues_where_it_stopped(search, monkeypatch):
 
 def _exists(storage: str) -> bool:
     try:
-        optuna.load_study(study_name="mixed", storage=storage)
+        optuna.load_study(study_name="mixed", storage=studies.open_storage(storage))
         return True
     except KeyError:
         return False
