@@ -1,7 +1,10 @@
 """Count-based ranking metrics, accumulated over batches and divided once at the end.
 
 Ranks break ties by class index: among classes with equal scores the lower index ranks first,
-the same choice ``torch.argmax`` makes, so Acc@1 always equals the accuracy of the argmax.
+the same choice ``torch.argmax`` makes, so Acc@1 equals the accuracy of :func:`top1`.
+
+A NaN score is no prediction: it ranks below every number, and a target whose own score is NaN
+ranks last (rank = number of classes), so a model that outputs NaN scores zero, never one.
 """
 from __future__ import annotations
 
@@ -14,10 +17,16 @@ TOP_K = (1, 5, 10)
 def ranks(scores: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """1-based rank of each target under ``scores`` [B, C] (higher is better)."""
     target_score = scores.gather(1, target[:, None])
-    higher = (scores > target_score).sum(1)
+    higher = (scores > target_score).sum(1)  # comparisons with NaN are false
     classes = torch.arange(scores.shape[1], device=scores.device)
     tied_before = ((scores == target_score) & (classes[None, :] < target[:, None])).sum(1)
-    return higher + tied_before + 1
+    rank = higher + tied_before + 1
+    return torch.where(target_score[:, 0].isnan(), torch.full_like(rank, scores.shape[1]), rank)
+
+
+def top1(scores: torch.Tensor) -> torch.Tensor:
+    """The predicted class of each row: the argmax, with NaN scores counted as -inf."""
+    return scores.masked_fill(scores.isnan(), float("-inf")).argmax(1)
 
 
 class MetricAccumulator:
@@ -45,11 +54,11 @@ class MetricAccumulator:
         self.reciprocal_rank += float((1.0 / rank.double()).sum())
         self.ndcg10 += float(torch.where(rank <= 10, 1.0 / torch.log2(rank.double() + 1),
                                          torch.zeros((), dtype=torch.double)).sum())
-        top1 = scores.argmax(1).cpu().numpy()
+        predicted = top1(scores.detach()).cpu().numpy()
         truth = target.cpu().numpy()
-        np.add.at(self.predicted, top1, 1)
+        np.add.at(self.predicted, predicted, 1)
         np.add.at(self.support, truth, 1)
-        np.add.at(self.true_positive, truth[top1 == truth], 1)
+        np.add.at(self.true_positive, truth[rank.numpy() == 1], 1)
         return rank
 
     def compute(self) -> dict[str, float]:

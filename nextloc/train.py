@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -18,15 +18,19 @@ from tqdm import tqdm
 from nextloc.batching import batches, keep_recent_fraction, mask_new_locations
 from nextloc.data import GeolifeData, Split
 from nextloc.device import resolve_device, set_seed
-from nextloc.errors import ConfigError
-from nextloc.metrics import MetricAccumulator
+from nextloc.errors import TrainingError
+from nextloc.metrics import MetricAccumulator, top1
 from nextloc.models import NextLocationModel, build_model, count_parameters
 from nextloc.models.checkpoint import save_checkpoint
 from nextloc.paths import atomic_write
+from nextloc.settings_check import check_setting
 
 
 @dataclass
 class TrainConfig:
+    """Training settings; each is checked on creation (:mod:`nextloc.settings_check`): numbers
+    must be numbers (a string such as "1e-3" is refused), finite, and in range."""
+
     model: str = "baseline"
     model_options: dict = field(default_factory=dict)
     seed: int = 42
@@ -51,11 +55,8 @@ class TrainConfig:
     over_budget_ok: bool = False
 
     def __post_init__(self):
-        if self.epochs < 0 or self.batch_size < 1 or self.lr <= 0 or self.patience < 1:
-            raise ConfigError(f"invalid training config: epochs={self.epochs}, batch_size="
-                              f"{self.batch_size}, lr={self.lr}, patience={self.patience}")
-        if not 0 < self.train_fraction <= 1:
-            raise ConfigError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
+        for setting in fields(self):
+            setattr(self, setting.name, check_setting(setting.name, getattr(self, setting.name)))
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
@@ -85,7 +86,7 @@ def evaluate(model: NextLocationModel, split: Split, device: torch.device,
     for batch, scores in predict_scores(model, split, device, max_batches=max_batches,
                                         order=order):
         rank_parts.append(accumulator.update(scores, batch["target"]))
-        top1_parts.append(scores.argmax(1).cpu())
+        top1_parts.append(top1(scores).cpu())
     metrics = accumulator.compute()
     if not return_predictions:
         return metrics
@@ -253,6 +254,10 @@ def train_one_epoch(model: NextLocationModel, optimizer, scheduler, split: Split
             break
         batch = to_device(batch, device)
         loss = model.training_loss(batch)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"{config.model}: the training loss is {loss.item()} at batch "
+                                f"{number + 1}; training diverged. Lower lr (now {config.lr}) "
+                                f"or check the inputs.")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip:
@@ -261,6 +266,9 @@ def train_one_epoch(model: NextLocationModel, optimizer, scheduler, split: Split
         scheduler.step()
         loss_sum += loss.item() * len(batch["target"])
         seen += len(batch["target"])
+    if not all(bool(torch.isfinite(p).all()) for p in trainable):
+        raise TrainingError(f"{config.model}: the weights are no longer finite; training "
+                            f"diverged. Lower lr (now {config.lr}) or check the inputs.")
     return loss_sum / seen
 
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from nextloc.data import STAYPOINTS_FILE, VALID_IDS_FILE, build_dataset, load_dataset
-from nextloc.errors import ConfigError, DataError, NextlocError
+from nextloc.errors import ConfigError, DataError, NextlocError, TrainingError
 from nextloc.models import PARAMETER_BUDGET, build_model, count_parameters
 from nextloc.train import TrainConfig, train
 
@@ -125,10 +125,24 @@ def test_unknown_model_option():
 
 @pytest.mark.parametrize("bad", [{"batch_size": 0}, {"epochs": -1}, {"lr": 0.0}, {"patience": 0}])
 def test_invalid_train_config(bad):
-    with pytest.raises(ConfigError, match="invalid training config"):
+    with pytest.raises(ConfigError, match="invalid training setting"):
         TrainConfig(**bad)
 
 
 def test_train_with_unknown_model(tiny_data):
     with pytest.raises(ConfigError, match="unknown model 'nope'"):
         train(TrainConfig(model="nope", device="cpu"), tiny_data, progress=False)
+
+
+# --- diverging training (issue 9, defect 1) --------------------------------------------------
+
+def test_a_diverging_run_stops_with_a_training_error_not_a_perfect_score(tiny_data):
+    # Before issue 9, lr=inf trained to NaN weights, and NaN scores counted as rank 1: validation
+    # Acc@1 1.0, kept by early stopping. lr=inf is now refused up front; a finite lr that still
+    # diverges stops at the first non-finite loss or weights.
+    with pytest.raises(ConfigError, match="'lr'.*finite"):
+        TrainConfig(model="baseline", lr=float("inf"))
+    config = TrainConfig(model="baseline", lr=1e30, epochs=3, max_batches=4, device="cpu",
+                         model_options={"dim": 16, "layers": 1, "feedforward": 16})
+    with pytest.raises(TrainingError, match="diverged. Lower lr"):
+        train(config, tiny_data, progress=False)

@@ -131,3 +131,34 @@ def test_mismatched_shapes_are_an_error(scores, target):
     with pytest.raises(ValueError, match="scores must be"):
         accumulator.update(scores, target)
     assert accumulator.total == 0  # nothing half-counted
+
+
+# --- NaN scores (issue 9, defect 1): no prediction, never a perfect one ------------------------
+
+NAN = float("nan")
+
+
+def test_an_all_nan_batch_scores_zero_not_one():
+    accumulator = MetricAccumulator(C)
+    accumulator.update(torch.full((4, C), NAN), torch.tensor([0, 3, 5, 11]))
+    result = accumulator.compute()
+    assert result["acc1"] == result["acc5"] == result["acc10"] == 0.0
+    assert result["mrr"] == pytest.approx(1 / C)  # every target ranks last
+    assert result["ndcg10"] == 0.0 and result["f1"] == 0.0
+
+
+def test_a_nan_score_ranks_below_every_number():
+    scores = torch.tensor([row({0: NAN, 1: NAN}, base=-1e9),        # NaNs of other classes
+                           row({4: NAN}),                            # the target's own NaN
+                           row({0: NAN, 6: float("-inf")}, base=0.0)])
+    target = torch.tensor([2, 4, 6])
+    # row 0: the NaN classes 0 and 1 do not rank above the target; row 1: a NaN target ranks
+    # last; row 2: -inf outranks NaN, so only the ten 0.0 scores rank above the target
+    assert ranks(scores, target).tolist() == [1, C, C - 1]
+
+
+def test_top1_skips_nan_scores():
+    from nextloc.metrics import top1
+
+    scores = torch.tensor([row({0: NAN, 3: 1.0}), row({}, base=NAN)])
+    assert top1(scores).tolist() == [3, 0]
