@@ -3,6 +3,7 @@ beside the target, then renamed, so that a reader never sees half a file."""
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -16,6 +17,14 @@ SUPERSEDED_DIR = RESULTS_DIR / "superseded"
 RUN_SCRATCH = PROJECT_ROOT / "runs"  # git-ignored: checkpoints, quick runs
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 BOOK_RUNS = PROJECT_ROOT / "book" / "runs"
+FAILED_RUNS = RUN_SCRATCH / "failed"  # notebooks and logs of runs that failed, for reading
+PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def is_plain_name(name) -> bool:
+    """A name usable as one path component (an experiment, an archive label): letters, digits and
+    ``_.-``, starting with a letter or digit, without ``..``."""
+    return isinstance(name, str) and bool(PLAIN_NAME.fullmatch(name)) and ".." not in name
 
 
 def run_dir(experiment: str, seed: int, quick: bool) -> Path:
@@ -52,6 +61,8 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
     tmp = Path(tmp)
     try:
         write(tmp)
+        # mkstemp makes the file private (0600); give it the target's mode, or the usual 0644
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

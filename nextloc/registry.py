@@ -22,18 +22,17 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import statistics
 from dataclasses import fields
 
-import yaml
-
 from nextloc import paths, results
-from nextloc.errors import ConfigError
+from nextloc.config_file import read_yaml
+from nextloc.errors import ConfigError, shorten
+from nextloc.registry_check import METADATA_KEYS, check_ablations, check_registry, check_sections
 from nextloc.train import TrainConfig
 
 QUICK_SETTINGS = {"epochs": 2, "max_batches": 8, "warmup_epochs": 1}
-# Keys of an experiment that describe or resolve it rather than set a training option.
-METADATA_KEYS = frozenset({"seeds", "search", "epochs_from", "notebook", "description",
-                           "prior_report_acc1", "prior_report_by_seed"})
+PLACEHOLDERS = ("checkpoints", "seed", "next_seed")
 # What an ablation does not inherit from its base experiment: the base's own identity.
 NOT_INHERITED = frozenset({"seeds", "description", "prior_report_acc1", "prior_report_by_seed"})
 
@@ -41,11 +40,12 @@ NOT_INHERITED = frozenset({"seeds", "description", "prior_report_acc1", "prior_r
 def load_registry() -> dict:
     """experiments.yaml, with its ``ablations:`` expanded into experiments."""
     path = paths.REGISTRY_FILE
-    if not path.is_file():
-        raise ConfigError(f"{path}: experiment registry not found.")
-    registry = yaml.safe_load(path.read_text())
-    registry["experiments"] = expand_ablations(registry.get("experiments") or {},
+    registry = read_yaml(path, "experiment registry")
+    check_sections(registry, str(path))
+    check_ablations(registry.get("ablations") or {}, registry["experiments"])
+    registry["experiments"] = expand_ablations(registry["experiments"],
                                                registry.get("ablations") or {})
+    check_registry(registry, str(path))
     return registry
 
 
@@ -85,7 +85,7 @@ def ablations_of(base: str) -> list[str]:
 def train_config(settings: dict, **overrides) -> TrainConfig:
     """A TrainConfig from flat settings; ``model.x`` keys become model options."""
     known = {f.name for f in fields(TrainConfig)}
-    config, options = {}, dict(settings.get("model_options", {}))
+    config, options = {}, dict(settings.get("model_options") or {})
     for key, value in {**settings, **overrides}.items():
         if key.startswith("model."):
             options[key.removeprefix("model.")] = value
@@ -97,17 +97,32 @@ def train_config(settings: dict, **overrides) -> TrainConfig:
     return TrainConfig(**config, model_options=options)
 
 
-def median_best_epoch(experiment: str) -> int:
+def epochs_from(experiment: str) -> dict:
+    """How a refit's epochs are chosen: the median best epoch (chosen on validation) of
+    ``experiment``'s runs on the seeds experiments.yaml lists for it, half up (5.5 -> 6). Runs of
+    other seeds (``nextloc run EXPERIMENT --seeds ...``) do not count. Returns the epochs with the
+    per-seed best epochs they came from, which the refit's config.json records."""
+    seeds = load_registry()["experiments"][experiment]["seeds"]
     runs = results.read_metrics()
-    runs = runs[runs["experiment"] == experiment]
-    if runs.empty:
-        raise ConfigError(f"epochs_from: no runs of '{experiment}' in {paths.METRICS_FILE} yet; "
-                          f"run `nextloc run {experiment}` first.")
-    return int(math.floor(runs["best_epoch"].median() + 0.5))  # half up: 5.5 -> 6
+    runs = runs[(runs["experiment"] == experiment) & runs["seed"].isin(seeds)]
+    best = dict(zip(runs["seed"].astype(int), runs["best_epoch"].astype(int)))
+    missing = [seed for seed in seeds if seed not in best]
+    if missing:
+        raise ConfigError(f"epochs_from: no runs of '{experiment}' for seed(s) {missing} in "
+                          f"{paths.METRICS_FILE}; run `nextloc run {experiment}` first.")
+    epochs = int(math.floor(statistics.median(best.values()) + 0.5))
+    return {"experiment": experiment, "seeds": seeds, "best_epochs": [best[s] for s in seeds],
+            "epochs": epochs}
 
 
-def experiment_settings(name: str, quick: bool = False) -> dict:
-    """The fully resolved settings of one experiment (what its config hash is computed on)."""
+def median_best_epoch(experiment: str) -> int:
+    return epochs_from(experiment)["epochs"]
+
+
+def experiment_settings(name: str, quick: bool = False, resolve_epochs: bool = True) -> dict:
+    """The fully resolved settings of one experiment (what its config hash is computed on).
+    ``resolve_epochs=False`` leaves ``epochs_from`` unresolved, for checks made before the runs
+    it reads exist."""
     experiments = load_registry()["experiments"]
     if name not in experiments:
         raise ConfigError(f"unknown experiment '{name}'; experiments.yaml defines "
@@ -116,7 +131,7 @@ def experiment_settings(name: str, quick: bool = False) -> dict:
     settings = {k: v for k, v in spec.items() if k not in METADATA_KEYS}
     if "search" in spec:
         settings = {**best_point(spec["search"]), **settings}
-    if "epochs_from" in spec and not quick:
+    if "epochs_from" in spec and not quick and resolve_epochs:
         settings["epochs"] = median_best_epoch(spec["epochs_from"])
     if name.endswith("_over_budget"):
         settings["over_budget_ok"] = True
@@ -132,15 +147,20 @@ def config_hash(settings: dict, seed: int) -> str:
 
 def fill_placeholders(value, fields: dict):
     if isinstance(value, str):
-        return value.format(**fields)
+        try:
+            return value.format(**fields)
+        except (KeyError, IndexError, ValueError) as err:
+            raise ConfigError(f"setting {shorten(repr(value), 80)}: bad placeholder ({err}); "
+                              f"the placeholders are {{{'}, {'.join(PLACEHOLDERS)}}} (write "
+                              f"{{{{ and }}}} for literal braces).") from None
     if isinstance(value, list):
         return [fill_placeholders(v, fields) for v in value]
     return value
 
 
-def run_settings(experiment: str, seed: int, quick: bool) -> dict:
+def run_settings(experiment: str, seed: int, quick: bool, resolve_epochs: bool = True) -> dict:
     """The experiment's settings with this run's placeholders filled in."""
-    settings = experiment_settings(experiment, quick)
+    settings = experiment_settings(experiment, quick, resolve_epochs)
     seeds = load_registry()["experiments"][experiment]["seeds"]
     following = seeds[(seeds.index(seed) + 1) % len(seeds)] if seed in seeds else seed
     root = paths.checkpoints_dir(quick).relative_to(paths.PROJECT_ROOT)

@@ -2,6 +2,7 @@
 earlier results, and the metrics table. Every registry and metrics file here is a temporary one."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -140,8 +141,11 @@ def test_missing_registry_file(tmp_path, monkeypatch):
 # --- epochs_from -----------------------------------------------------------------------------
 
 def test_epochs_from_is_the_median_best_epoch_of_the_referenced_runs(registry):
-    rows = [metrics_row("x", 1, best_epoch=5), metrics_row("x", 2, best_epoch=12),
-            metrics_row("x", 3, best_epoch=7), metrics_row("pair", 1, best_epoch=100),
+    # x's registry seeds are 42, 123, 7; its runs of seeds 1 and 2 (from `--seeds 1 2`) and the
+    # other experiments' runs do not count (issue 9, defect 8).
+    rows = [metrics_row("x", 42, best_epoch=5), metrics_row("x", 123, best_epoch=12),
+            metrics_row("x", 7, best_epoch=7), metrics_row("x", 1, best_epoch=30),
+            metrics_row("x", 2, best_epoch=30), metrics_row("pair", 1, best_epoch=100),
             metrics_row("pair", 2, best_epoch=100)]
     pd.DataFrame(rows, columns=METRICS_COLUMNS).to_csv(nextloc.paths.METRICS_FILE,
                                                        index=False)
@@ -153,12 +157,14 @@ def test_epochs_from_is_the_median_best_epoch_of_the_referenced_runs(registry):
     assert run_settings("x_refit", 42, quick=True)["epochs"] == QUICK_SETTINGS["epochs"]
 
 
-@pytest.mark.parametrize("other_rows", [False, True])
+@pytest.mark.parametrize("other_rows", [[], [("pair", 1)], [("x", 42), ("x", 1), ("x", 2)]])
 def test_epochs_from_without_runs_is_a_clear_error(registry, other_rows):
-    if other_rows:  # a metrics file exists, but without runs of 'x'
-        pd.DataFrame([metrics_row("pair", 1)], columns=METRICS_COLUMNS).to_csv(
+    # no metrics file, one without runs of 'x', or one without all of x's registry seeds
+    if other_rows:
+        pd.DataFrame([metrics_row(*row) for row in other_rows], columns=METRICS_COLUMNS).to_csv(
             nextloc.paths.METRICS_FILE, index=False)
-    with pytest.raises(ConfigError, match="epochs_from: no runs of 'x'.*nextloc run x"):
+    with pytest.raises(ConfigError, match=r"epochs_from: no runs of 'x' for seed\(s\) "
+                                          r"\[(42, )?123, 7\].*nextloc run x"):
         run_settings("x_refit", 42, quick=False)
 
 
@@ -222,7 +228,7 @@ def test_archive_moves_runs_and_rows_out_of_the_live_results(tmp_path, monkeypat
     monkeypatch.setattr(nextloc.paths, "SUPERSEDED_DIR", results / "superseded")
     monkeypatch.setattr(nextloc.paths, "BOOK_RUNS", tmp_path / "book" / "runs")
     for experiment in ("old", "other"):
-        record_metrics({"experiment": experiment, "seed": 1, "model": "m", "test_acc1": 0.5})
+        record_metrics(metrics_row(experiment, 1, test_acc1=0.5))
         (results / "runs" / experiment / "seed_1").mkdir(parents=True)
     (tmp_path / "book" / "runs" / "old").mkdir(parents=True)
 
@@ -236,3 +242,41 @@ def test_archive_moves_runs_and_rows_out_of_the_live_results(tmp_path, monkeypat
         nextloc.results.archive_runs("other", "old_v1")
     with pytest.raises(ConfigError, match="no runs of 'missing'"):
         nextloc.results.archive_runs("missing", "new_label")
+
+
+def test_a_refit_records_the_epochs_it_used_and_where_they_came_from(project, monkeypatch,
+                                                                     tiny_data_dir):
+    (project / "experiments.yaml").write_text(yaml.safe_dump({"experiments": {
+        "src": {"model": "persistent", "seeds": [42, 123, 7]},
+        "src_refit": {"model": "persistent", "refit": True, "epochs_from": "src",
+                      "seeds": [42]}}}))
+    rows = [metrics_row("src", 42, best_epoch=5), metrics_row("src", 123, best_epoch=12),
+            metrics_row("src", 7, best_epoch=8), metrics_row("src", 1, best_epoch=40)]
+    for row in rows:
+        record_metrics(row)
+    monkeypatch.setenv("NEXTLOC_DATA", str(tiny_data_dir))
+    from nextloc.experiments import run_experiment
+
+    run_experiment("src_refit", 42, quick=False, device="cpu")
+    config = json.loads((nextloc.paths.run_dir("src_refit", 42, False) / "config.json")
+                        .read_text())
+    assert config["epochs"] == 8
+    assert config["epochs_from"] == {"experiment": "src", "seeds": [42, 123, 7],
+                                     "best_epochs": [5, 12, 8], "epochs": 8}
+
+
+def test_yaml_reads_exponent_floats_as_numbers(registry):
+    registry.write_text("experiments:\n  x: {model: baseline, lr: 1e-3, weight_decay: 5E-4, "
+                        "seeds: [1]}\n")
+    settings = experiment_settings("x")
+    assert settings["lr"] == 0.001 and settings["weight_decay"] == 0.0005
+    assert train_config(settings).lr == 0.001
+
+
+def test_every_training_setting_has_a_check():
+    from dataclasses import fields
+
+    from nextloc.settings_check import RULES
+    from nextloc.train import TrainConfig
+
+    assert {f.name for f in fields(TrainConfig)} == set(RULES)

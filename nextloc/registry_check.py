@@ -1,0 +1,114 @@
+"""The shape of ``experiments.yaml``, checked when it is read: known sections, one mapping per
+experiment with a model and a list of seeds, known keys with values of the right type. Each
+problem is one message naming the experiment and the key."""
+from __future__ import annotations
+
+from dataclasses import fields
+
+from nextloc.errors import ConfigError, shorten
+from nextloc.paths import is_plain_name
+from nextloc.settings_check import MAX_SEED, check_setting
+from nextloc.train import TrainConfig
+
+SECTIONS = {"experiments": dict, "ablations": dict, "searches": dict, "analyses": dict,
+            "tables": dict, "targets": list, "published": list, "claims": list}
+# Keys of an experiment that describe or resolve it rather than set a training option.
+METADATA_KEYS = frozenset({"seeds", "search", "epochs_from", "notebook", "description",
+                           "prior_report_acc1", "prior_report_by_seed"})
+TRAINING_KEYS = frozenset(f.name for f in fields(TrainConfig)) - {"seed"}
+
+
+def check_sections(registry, source: str) -> None:
+    if registry is None:
+        raise ConfigError(f"{source} is empty; it needs an 'experiments:' mapping.")
+    if not isinstance(registry, dict):
+        raise ConfigError(f"{source} must be a mapping with an 'experiments:' key; got a "
+                          f"{type(registry).__name__}.")
+    unknown = sorted(map(str, set(registry) - set(SECTIONS)))
+    if unknown:
+        raise ConfigError(f"{source}: unknown section(s) {shorten(unknown, 100)}; the "
+                          f"sections are {sorted(SECTIONS)}.")
+    for section, kind in SECTIONS.items():
+        if registry.get(section) is not None and not isinstance(registry[section], kind):
+            raise ConfigError(f"{source}: '{section}' must be a "
+                              f"{'mapping' if kind is dict else 'list'}.")
+    registry["experiments"] = registry.get("experiments") or {}
+
+
+def check_seeds(where: str, seeds) -> None:
+    if (not isinstance(seeds, list) or not seeds
+            or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED
+                       for s in seeds) or len(set(seeds)) != len(seeds)):
+        raise ConfigError(f"{where}: seeds must be a list of distinct integers in [0, 2^32), "
+                          f"e.g. seeds: [42, 123, 7]; got {shorten(repr(seeds), 60)}.")
+
+
+def check_metadata(where: str, key: str, value, registry: dict) -> None:
+    if key in ("search", "epochs_from", "notebook", "description") and not isinstance(value, str):
+        raise ConfigError(f"{where}: '{key}' must be a string; got {shorten(repr(value), 60)}.")
+    if key == "search" and value not in (registry.get("searches") or {}):
+        raise ConfigError(f"{where}: search '{shorten(value, 60)}' is not in 'searches:'.")
+    if key == "epochs_from" and value not in registry["experiments"]:
+        raise ConfigError(f"{where}: epochs_from '{shorten(value, 60)}' is not an experiment.")
+    if key == "notebook" and not is_plain_name(value):
+        raise ConfigError(f"{where}: notebook must name a template of notebooks/ (no path).")
+    fractions = ({"": value} if key == "prior_report_acc1" else
+                 value if key == "prior_report_by_seed" and isinstance(value, dict) else None)
+    if key.startswith("prior_report") and (fractions is None or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1
+            for v in fractions.values())):
+        raise ConfigError(f"{where}: {key} must be a fraction in [0, 1]"
+                          f"{' per seed' if key.endswith('seed') else ''}.")
+
+
+def check_experiment(name, spec, registry: dict) -> None:
+    where = f"experiments.yaml, experiment '{shorten(name, 60)}'"
+    if not is_plain_name(name):
+        raise ConfigError(f"{where}: an experiment name must be a plain name (letters, digits, "
+                          f"_ . -), as it names folders.")
+    if not isinstance(spec, dict):
+        raise ConfigError(f"{where}: must be a mapping of settings; got "
+                          f"{shorten(repr(spec), 60)}.")
+    if "model" not in spec:
+        raise ConfigError(f"{where}: no 'model'.")
+    check_seeds(where, spec.get("seeds"))
+    for key, value in spec.items():
+        if not isinstance(key, str):
+            raise ConfigError(f"{where}: key {shorten(repr(key), 40)} is not a name.")
+        if key == "seed":
+            raise ConfigError(f"{where}: 'seed' is set per run; list them as seeds: [42, ...].")
+        if key in TRAINING_KEYS:
+            check_setting(key, value)
+        elif key in METADATA_KEYS:
+            check_metadata(where, key, value, registry)
+        elif not key.startswith("model."):
+            raise ConfigError(f"{where}: unknown key '{shorten(key, 60)}'; training settings "
+                              f"are {sorted(TRAINING_KEYS)}, model options are written "
+                              f"'model.<option>', other keys {sorted(METADATA_KEYS)}.")
+
+
+def check_ablations(ablations: dict, experiments: dict) -> None:
+    """``BASE: {seeds: [...], without: [switch or {switch: {settings}}, ...]}`` per entry."""
+    for base, spec in ablations.items():
+        where = f"experiments.yaml, ablations of '{shorten(base, 60)}'"
+        if not isinstance(experiments.get(base), dict):
+            raise ConfigError(f"{where}: '{shorten(base, 60)}' is not an experiment.")
+        if not isinstance(spec, dict) or not isinstance(spec.get("without"), list):
+            raise ConfigError(f"{where}: must be a mapping with seeds: [...] and without: [...].")
+        check_seeds(where, spec.get("seeds"))
+        for switch in spec["without"]:
+            if not (is_plain_name(switch) or isinstance(switch, dict) and len(switch) == 1
+                    and is_plain_name(next(iter(switch)))
+                    and isinstance(next(iter(switch.values())), dict)):
+                raise ConfigError(f"{where}: each 'without' entry is a switch name or "
+                                  f"{{name: {{settings}}}}; got {shorten(repr(switch), 60)}.")
+
+
+def check_registry(registry, source: str = "experiments.yaml") -> None:
+    """Raise a ConfigError on the first problem of a loaded (ablations expanded) registry."""
+    for name, spec in registry["experiments"].items():
+        check_experiment(name, spec, registry)
+    for name, spec in (registry.get("analyses") or {}).items():
+        if not is_plain_name(name) or not isinstance(spec, dict) or "title" not in spec:
+            raise ConfigError(f"{source}: analysis '{shorten(name, 60)}' must be a plain name "
+                              f"with a mapping that has a 'title'.")
