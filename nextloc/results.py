@@ -1,24 +1,101 @@
 """The committed results: ``results/metrics.csv`` (one row per experiment and seed, written
-under a lock), the search tables under ``results/search/``, and archives of superseded runs."""
+under a lock), the search tables under ``results/search/``, and archives of superseded runs.
+
+Every table is checked line by line when it is read: a truncated or garbled line stops the
+command with a message naming the file and the line, so that no blank or half row is ever
+reported in the book or written back by the next recording."""
 from __future__ import annotations
 
+import csv
 import fcntl
+import json
+import math
+import os
 import shutil
+import tempfile
+from pathlib import Path
 
 import pandas as pd
 
 from nextloc import paths
-from nextloc.errors import ConfigError
+from nextloc.errors import ConfigError, ResultsError, shorten
 
 METRICS_COLUMNS = ["experiment", "model", "seed", "n_params", "best_epoch", "val_acc1",
                    "test_acc1", "test_acc5", "test_acc10", "test_mrr", "test_ndcg10", "test_f1",
                    "train_seconds", "device"]
+# What each column must hold: text, an integer, a fraction in [0, 1] (val_acc1 is empty for
+# refits, which choose no epoch on validation), or a non-negative number.
+METRICS_KINDS = {"experiment": "text", "model": "text", "seed": "integer", "n_params": "integer",
+                 "best_epoch": "integer", "val_acc1": "fraction or empty",
+                 **{c: "fraction" for c in METRICS_COLUMNS[6:12]}, "train_seconds": "number",
+                 "device": "text"}
+SEARCH_KINDS = {"trial": "JSON object", "val_acc1": "fraction"}
+DESCRIPTIONS = {"text": "non-empty text", "integer": "an integer >= 0",
+                "fraction": "a fraction in [0, 1]", "fraction or empty": "a fraction in [0, 1] "
+                "or empty", "number": "a finite number >= 0", "JSON object": "a JSON object"}
+
+
+def _is_kind(value: str, kind: str) -> bool:
+    if kind == "text":
+        return bool(value.strip())
+    if kind == "JSON object":
+        try:
+            return isinstance(json.loads(value), dict)
+        except ValueError:
+            return False
+    if kind.endswith("or empty") and value == "":
+        return True
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    if kind == "integer":
+        return number.is_integer() and number >= 0
+    if kind.startswith("fraction"):
+        return 0 <= number <= 1
+    return math.isfinite(number) and number >= 0
+
+
+def _row_problem(row: list[str], header: list[str], kinds: dict[str, str]) -> str | None:
+    if not row:
+        return None  # a blank line: pandas skips it, the next rewrite drops it
+    if len(row) != len(header):
+        return f"{len(row)} fields, the header has {len(header)} (a truncated or garbled line)"
+    for column, kind in kinds.items():
+        value = row[header.index(column)]
+        if not _is_kind(value, kind):
+            return f"{column} must be {DESCRIPTIONS[kind]}, got {shorten(repr(value), 40)}"
+    return None
+
+
+def check_table(path, kinds: dict[str, str], fix: str) -> None:
+    """Raise a ResultsError naming ``path`` and the line of the first line that lacks a field of
+    the header, or whose ``kinds`` columns hold the wrong kind of value."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, [])
+            missing = [column for column in kinds if column not in header]
+            if missing:
+                raise ResultsError(f"{path} line 1: the header lacks column(s) {missing}; {fix}")
+            for row in reader:
+                problem = _row_problem(row, header, kinds)
+                if problem:
+                    raise ResultsError(f"{path} line {reader.line_num}: {problem}; {fix}")
+        except csv.Error as err:
+            raise ResultsError(f"{path} line {reader.line_num}: not a readable CSV line "
+                               f"({shorten(err, 80)}); {fix}") from None
+        except UnicodeDecodeError:
+            raise ResultsError(f"{path}: not UTF-8 text after line {reader.line_num}; "
+                               f"{fix}") from None
 
 
 def read_metrics(path=None) -> pd.DataFrame:
     path = path or paths.METRICS_FILE
     if not path.is_file():
         return pd.DataFrame(columns=METRICS_COLUMNS)
+    check_table(path, METRICS_KINDS, "fix or delete that line (`git diff` shows what changed; "
+                "a deleted run's row comes back when `nextloc run` re-runs it).")
     return pd.read_csv(path)
 
 
@@ -33,7 +110,15 @@ def update_metrics(change, path=None) -> None:
 
 
 def record_metrics(row: dict, path=None) -> None:
-    """Insert or replace the (experiment, seed) row."""
+    """Insert or replace the (experiment, seed) row; a row with a missing or out-of-range value
+    is refused before the table is touched."""
+    fields = ["" if row.get(c) is None or row[c] != row[c] else str(row[c])  # NaN -> empty
+              for c in METRICS_COLUMNS]
+    problem = _row_problem(fields, METRICS_COLUMNS, METRICS_KINDS)
+    if problem:
+        raise ResultsError(f"refusing to record {shorten(row.get('experiment'), 60)} seed "
+                           f"{row.get('seed')}: {problem}.")
+
     def replace_row(table: pd.DataFrame) -> pd.DataFrame:
         keep = ~((table["experiment"] == row["experiment"]) & (table["seed"] == row["seed"]))
         table = pd.concat([table[keep], pd.DataFrame([row])], ignore_index=True)
@@ -42,29 +127,61 @@ def record_metrics(row: dict, path=None) -> None:
     update_metrics(replace_row, path)
 
 
-def archive_runs(experiment: str, label: str):
+def archive_runs(experiment: str, label: str) -> Path:
     """Move an experiment's finished runs out of the live results, before a changed configuration
     replaces them: its rows of metrics.csv and its run folders go to results/superseded/<label>/,
-    where the book still reports them. Tested configurations are never silently overwritten."""
+    where the book still reports them. Tested configurations are never silently overwritten.
+
+    All or nothing: everything is first moved into a hidden staging folder, which is renamed to
+    its label before the rows leave metrics.csv; a failure at any step moves everything back."""
+    if not paths.is_plain_name(label):
+        raise ConfigError(f"--as {shorten(repr(label), 60)}: an archive label must be a plain "
+                          f"name (letters, digits, _ . -), not a path.")
     target = paths.SUPERSEDED_DIR / label
     if target.exists():
         raise ConfigError(f"{target} exists already; choose another label.")
-    table = read_metrics()
-    rows = table[table["experiment"] == experiment]
+    rows = read_metrics()
+    rows = rows[rows["experiment"] == experiment]
     if rows.empty:
         raise ConfigError(f"no runs of '{experiment}' in {paths.METRICS_FILE} to archive.")
-    target.mkdir(parents=True)
-    rows.to_csv(target / "metrics.csv", index=False)
-    shutil.move(str(paths.RESULTS_DIR / "runs" / experiment), str(target / "runs"))
-    notebooks = paths.BOOK_RUNS / experiment
-    if notebooks.is_dir():
-        shutil.move(str(notebooks), str(target / "notebooks"))
-    update_metrics(lambda table: table[table["experiment"] != experiment])
+    paths.SUPERSEDED_DIR.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{label}.", dir=paths.SUPERSEDED_DIR))
+    moved: list[tuple[Path, Path]] = []
+    try:
+        rows.to_csv(staging / "metrics.csv", index=False)
+        for source, name in ((paths.RESULTS_DIR / "runs" / experiment, "runs"),
+                             (paths.BOOK_RUNS / experiment, "notebooks")):
+            if source.is_dir():
+                shutil.move(str(source), str(staging / name))
+                moved.append((source, staging / name))
+        os.rename(staging, target)
+        moved = [(source, target / place.name) for source, place in moved]
+        staging = target
+        update_metrics(lambda table: table[table["experiment"] != experiment])
+    except BaseException as err:
+        _undo(moved, staging)
+        if isinstance(err, OSError):
+            raise ResultsError(f"archiving '{experiment}' failed ({shorten(err, 120)}); "
+                               f"nothing was archived, every file is back in place.") from err
+        raise
     return target
+
+
+def _undo(moved: list[tuple[Path, Path]], staging: Path) -> None:
+    for source, place in reversed(moved):
+        shutil.move(str(place), str(source))
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 def search_table_path(name: str):
     return paths.SEARCH_DIR / f"{name}.csv"
+
+
+def read_search_table(path) -> pd.DataFrame:
+    """A search's trials (``trial`` as JSON, ``val_acc1``), checked line by line."""
+    check_table(path, SEARCH_KINDS, "fix or delete that line; the search re-runs deleted "
+                "trials when it is run again.")
+    return pd.read_csv(path)
 
 
 def best_trial(name: str) -> pd.Series:
@@ -72,6 +189,9 @@ def best_trial(name: str) -> pd.Series:
     path = search_table_path(name)
     if not path.is_file():
         raise ConfigError(f"search '{name}' has no results yet ({path}); run "
-                          f"`nextloc search {name}` first.")
-    trials = pd.read_csv(path)
+                           f"`nextloc search {name}` first.")
+    trials = read_search_table(path)
+    if trials.empty:
+        raise ConfigError(f"search '{name}' has no trials yet ({path}); run "
+                          f"`nextloc search {name}`.")
     return trials.loc[trials["val_acc1"].idxmax()]

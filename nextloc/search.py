@@ -39,7 +39,7 @@ from nextloc import study as studies
 from nextloc.errors import ConfigError
 from nextloc.paths import atomic_write
 from nextloc.registry import best_point, search_spec, train_config
-from nextloc.results import search_table_path
+from nextloc.results import read_search_table, search_table_path
 
 STEP_STRIDE = 1000   # a trial reports seed number k, epoch e at step k * STEP_STRIDE + e
 POLL_SECONDS = 10    # how often an idle worker looks at the study while others finish
@@ -213,7 +213,7 @@ def prepare_study(name: str, storage: str) -> optuna.Study:
     study = open_study(plan, storage, plan.seed)
     path = search_table_path(name)
     if path.is_file():
-        studies.import_table(study, pd.read_csv(path), plan.space)
+        studies.import_table(study, read_search_table(path), plan.space)
     studies.enqueue_points(study, plan.points, plan.space)
     return study
 
@@ -221,6 +221,8 @@ def prepare_study(name: str, storage: str) -> optuna.Study:
 def run_search(name: str, jobs: int = 2, storage: str | None = None) -> pd.DataFrame:
     """Run (or continue, or join) the search ``name`` with ``jobs`` local worker processes;
     the trials table, best first."""
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ConfigError(f"--jobs must be a positive integer; got {jobs!r}.")
     storage = storage or studies.default_storage(name)
     study = prepare_study(name, storage)
     seed, shared = make_plan(name).seed, storage != studies.default_storage(name)
@@ -232,4 +234,4 @@ def run_search(name: str, jobs: int = 2, storage: str | None = None) -> pd.DataF
             ran = sum(pool.map(work, [name] * jobs, [storage] * jobs, seeds))
     if ran or not search_table_path(name).is_file():
         return write_table(name, study).sort_values("val_acc1", ascending=False)
-    return pd.read_csv(search_table_path(name)).sort_values("val_acc1", ascending=False)
+    return read_search_table(search_table_path(name)).sort_values("val_acc1", ascending=False)
