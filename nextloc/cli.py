@@ -1,14 +1,19 @@
 """Command line: ``nextloc data summary``, ``nextloc search``, ``nextloc run``,
 ``nextloc tables``, ``nextloc archive``, ``nextloc preprocess``, ``nextloc train``,
-``nextloc benchmark``. Each command is one small function below; a user's
-mistake ends in one line on stderr and exit code 2."""
+``nextloc benchmark``. Each command is one small function below; ``main`` turns a user's
+mistake, a file that cannot be written, or Ctrl-C into one or two lines on stderr and exit code 2
+(130 when interrupted), with no traceback unless ``--debug`` asks for it."""
 from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
+import threading
 
-from nextloc.errors import NextlocError
+from nextloc.errors import MESSAGE_LIMIT, NextlocError, shorten
+
+MAX_PREVIOUS_DAYS = 3650  # ten years of history is already longer than any dataset
 
 
 def data_command(args) -> None:
@@ -103,10 +108,11 @@ def add_train_parser(commands) -> None:
     parser.add_argument("--model", help="a registered model: pointer, markov, baseline, ...")
     parser.add_argument("--config", metavar="FILE", help="YAML training settings, in the "
                         "form of an experiments.yaml entry")
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=bounded_int(0, 2**32 - 1), default=42)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     add_previous_day_option(parser)
-    parser.add_argument("--epochs", type=int, help="override the maximum number of epochs")
+    parser.add_argument("--epochs", type=bounded_int(0),
+                        help="override the maximum number of epochs")
     parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
     parser.set_defaults(handler=train_command)
 
@@ -166,7 +172,8 @@ def add_benchmark_parser(commands) -> None:
 
 
 def add_previous_day_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--previous-day", type=int, metavar="DAYS", help="days of history "
+    parser.add_argument("--previous-day", type=bounded_int(1, MAX_PREVIOUS_DAYS), metavar="DAYS",
+                        help="days of history "
                         "(default: the dataset's own, from its preprocess.json, else 7)")
 
 
@@ -176,7 +183,8 @@ def add_data_option(parser: argparse.ArgumentParser) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="nextloc", description=__doc__)
+    root = Parser(prog="nextloc", description=__doc__)
+    root.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     commands = root.add_subparsers(dest="command", required=True)
 
     data = commands.add_parser("data", help="inspect the dataset")
@@ -188,7 +196,7 @@ def parser() -> argparse.ArgumentParser:
 
     search = commands.add_parser("search", help="hyperparameter search on validation")
     search.add_argument("names", nargs="+", help="searches of experiments.yaml, in order")
-    search.add_argument("--jobs", "--workers", type=int, default=2,
+    search.add_argument("--jobs", "--workers", type=bounded_int(1), default=2,
                         help="worker processes on this machine, one trial each at a time")
     search.add_argument("--storage", help="an Optuna storage URL shared by all workers, e.g. "
                         "postgresql+psycopg2://user@host/db (default: a SQLite file in "
@@ -199,8 +207,10 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run experiments with papermill")
     run.add_argument("names", nargs="*", help="experiments (default: all in experiments.yaml)")
     run.add_argument("--quick", action="store_true", help="tiny epochs, scratch outputs only")
-    run.add_argument("--jobs", type=int, default=2, help="runs in parallel (1 thread each)")
-    run.add_argument("--seeds", type=int, nargs="*", help="override the registry's seeds")
+    run.add_argument("--jobs", type=bounded_int(1), default=2,
+                     help="runs in parallel (1 thread each)")
+    run.add_argument("--seeds", type=bounded_int(0, 2**32 - 1), nargs="*",
+                     help="override the registry's seeds")
     run.add_argument("--force", action="store_true", help="re-run even when up to date")
     add_data_option(run)
     run.set_defaults(handler=run_command)
@@ -211,7 +221,7 @@ def parser() -> argparse.ArgumentParser:
     archive = commands.add_parser("archive", help="move an experiment's runs to "
                                   "results/superseded/LABEL before its configuration changes")
     archive.add_argument("experiment")
-    archive.add_argument("--as", dest="label", required=True)
+    archive.add_argument("--as", dest="label", required=True, help="a plain name, not a path")
     archive.set_defaults(handler=archive_command)
 
     add_preprocess_parser(commands)
@@ -220,13 +230,61 @@ def parser() -> argparse.ArgumentParser:
     return root
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with a usage error in one line (the usage is one ``--help`` away)."""
+
+    def error(self, message):
+        self.exit(2, f"nextloc: error: {shorten(message, 300)} (see `{self.prog} --help`)\n")
+
+
+def bounded_int(low: int, high: int | None = None):
+    """An argparse type: an integer in [low, high]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {shorten(repr(text), 40)}")
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
+        return value
+    return parse
+
+
+def interrupt(signum, frame):
+    """SIGTERM ends a command the way Ctrl-C does: kernels stopped, no stamp, exit code 130."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def describe(err: BaseException) -> str:
+    if isinstance(err, NextlocError):
+        return str(err)
+    if isinstance(err, KeyboardInterrupt):
+        return "interrupted"
+    where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+    return f"error: {err.strerror or err}{where}; check that the file or folder is writable."
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as done:  # --help, or a usage error already printed
+        return done.code
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, interrupt) if in_main_thread else None
     try:
         args.handler(args)
-    except NextlocError as err:
-        print(f"nextloc: error: {err}", file=sys.stderr)
-        return 2
+    except (NextlocError, KeyboardInterrupt, OSError) as err:
+        if args.debug:
+            raise
+        message = describe(err)
+        prefix = "" if message.startswith(("interrupted", "error:")) else "error: "
+        print(f"nextloc: {prefix}{shorten(message, MESSAGE_LIMIT)}", file=sys.stderr)
+        return getattr(err, "exit_code", 130 if isinstance(err, KeyboardInterrupt) else 2)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 

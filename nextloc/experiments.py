@@ -1,29 +1,42 @@
 """One experiment run, as the training notebook calls it: resolve the settings, train, save the
-run's files and record its row in ``results/metrics.csv``."""
+run's files and record its row in ``results/metrics.csv``. The run's stamp (what makes
+``nextloc run`` skip it) is the runner's to write, once the whole notebook has finished."""
 from __future__ import annotations
-
-import json
 
 from nextloc import paths
 from nextloc.data import load_dataset
-from nextloc.registry import config_hash, run_settings, train_config
+from nextloc.errors import ConfigError, shorten
+from nextloc.registry import epochs_from, load_registry, run_settings, train_config
 from nextloc.results import record_metrics
 from nextloc.train import RunResult, train
+
+
+def check_parameters(experiment, quick) -> None:
+    """The notebook's papermill parameters that TrainConfig does not check itself."""
+    if not isinstance(experiment, str):
+        raise ConfigError(f"parameter experiment must be an experiment name; got "
+                          f"{shorten(repr(experiment), 60)}.")
+    if not isinstance(quick, bool):
+        raise ConfigError(f"parameter quick must be True or False; got "
+                          f"{shorten(repr(quick), 60)}.")
 
 
 def run_experiment(experiment: str, seed: int, quick: bool = True,
                    device: str = "auto", num_threads: int | None = None) -> RunResult:
     """Train one (experiment, seed), save its files, and record it in results/metrics.csv.
 
-    Quick runs write only under ``runs/quick`` and never touch the results."""
+    Quick runs write only under ``runs/quick`` and never touch the results. A refit's config.json
+    records where its epochs came from (``epochs_from``: the runs and their best epochs)."""
+    check_parameters(experiment, quick)
     settings = run_settings(experiment, seed, quick)
     config = train_config(settings, seed=seed, device=device, num_threads=num_threads)
+    source = load_registry()["experiments"][experiment].get("epochs_from")
+    provenance = epochs_from(source) if source and not quick else None
     result = train(config, load_dataset(),
                    checkpoint=paths.checkpoint_path(experiment, seed, quick))
-    out_dir = paths.run_dir(experiment, seed, quick)
-    result.save(out_dir, experiment)
-    stamp = {"config_hash": config_hash(settings, seed), "quick": quick}
-    paths.atomic_write(out_dir / "stamp.json", lambda tmp: tmp.write_text(json.dumps(stamp)))
+    if provenance:
+        result.config["epochs_from"] = provenance
+    result.save(paths.run_dir(experiment, seed, quick), experiment)
     if not quick:
         record_metrics(result.metrics_row(experiment))
     return result

@@ -120,3 +120,16 @@ def write_csvs(tmp_path):
 @pytest.fixture
 def tiny_data_dir(write_csvs, tiny_frames) -> Path:
     return write_csvs(*tiny_frames)
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch) -> Path:
+    """A temporary project (see tests/project_tools.py): experiments.yaml, results/, book/runs/
+    and runs/ under tmp_path/project, and every nextloc path pointing there, so a test can run,
+    record and archive without touching the repository. Write the registry to
+    ``project / "experiments.yaml"``."""
+    from project_tools import make_project, rebase_paths
+
+    root = make_project(tmp_path / "project", {"experiments": {}})
+    rebase_paths(root, monkeypatch.setattr)
+    return root

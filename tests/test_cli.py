@@ -47,7 +47,7 @@ def no_notebooks(tmp_path, monkeypatch):
         pytest.fail("a notebook was executed")
 
     monkeypatch.setattr(nextloc.runner, "execute", forbidden)
-    monkeypatch.setattr(nextloc.runner.papermill, "execute_notebook", forbidden)
+    monkeypatch.setattr(nextloc.runner.Jobs, "run", forbidden)
 
 
 @pytest.mark.parametrize("names", [["no_such_experiment"], ["known", "no_such_experiment"]])

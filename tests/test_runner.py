@@ -21,11 +21,11 @@ def test_dependencies_are_the_epochs_source_and_the_members_experiments():
 
 
 @pytest.fixture
-def recorded_runs(tmp_path, monkeypatch) -> list[tuple[str, str, float]]:
+def recorded_runs(project, monkeypatch) -> list[tuple[str, str, float]]:
     """Notebook execution replaced by a short sleep that records (event, output name, time)."""
     events, lock = [], threading.Lock()
 
-    def fake_execute(template, output, title, parameters):
+    def fake_execute(template, output, title, parameters, jobs=None):
         name = f"{output.parent.name}/{output.stem}"
         with lock:
             events.append(("start", name, time.perf_counter()))
@@ -35,13 +35,13 @@ def recorded_runs(tmp_path, monkeypatch) -> list[tuple[str, str, float]]:
 
     monkeypatch.setattr(nextloc.runner, "execute", fake_execute)
     monkeypatch.setattr(nextloc.runner, "is_up_to_date", lambda *args: False)
-    path = tmp_path / "experiments.yaml"
+    monkeypatch.setattr(nextloc.runner, "check_runs", lambda *args: None)
+    path = project / "experiments.yaml"
     path.write_text(yaml.safe_dump({"experiments": {
         "x": {"model": "baseline", "seeds": [1, 2, 3]},
         "y": {"model": "baseline", "seeds": [4]},
         "pair": {"model": "ensemble", "model.members": MEMBERS[:1], "seeds": [1]}}},
         sort_keys=False))  # registry order is dependency order
-    monkeypatch.setattr(nextloc.paths, "REGISTRY_FILE", path)
     return events
 
 

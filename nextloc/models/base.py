@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from nextloc.errors import ConfigError
+from nextloc.errors import ConfigError, shorten
 from nextloc.models.losses import smoothed_nll
 
 PARAMETER_BUDGET = 500_000
@@ -62,18 +62,29 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def model_class(name: str, options: dict) -> type[NextLocationModel]:
+    """The registered class of ``name``, after checking that it accepts every option."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown model {shorten(repr(name), 60)}; registered models: "
+                          f"{registered_models()}")
+    cls = _REGISTRY[name]
+    unknown = sorted(set(options) - cls.option_names())
+    if unknown:
+        raise ConfigError(f"model '{name}' has no option(s) {shorten(unknown, 100)}; it accepts "
+                          f"{sorted(cls.option_names())}")
+    return cls
+
+
 def build_model(name: str, num_locations: int, num_users: int, over_budget_ok: bool = False,
                 **options) -> NextLocationModel:
     """Build a registered model; refuse one with >= 500,000 parameters unless the experiment says
     it is an over-budget ablation."""
-    if name not in _REGISTRY:
-        raise ConfigError(f"unknown model '{name}'; registered models: {registered_models()}")
-    cls = _REGISTRY[name]
-    unknown = sorted(set(options) - cls.option_names())
-    if unknown:
-        raise ConfigError(f"model '{name}' has no option(s) {unknown}; it accepts "
-                          f"{sorted(cls.option_names())}")
-    model = cls(num_locations=num_locations, num_users=num_users, **options)
+    cls = model_class(name, options)
+    try:
+        model = cls(num_locations=num_locations, num_users=num_users, **options)
+    except (TypeError, ValueError) as err:  # an option of the wrong type or out of range
+        raise ConfigError(f"model '{name}' cannot be built with options "
+                          f"{shorten(options, 150)}: {shorten(err, 150)}") from err
     n_params = count_parameters(model)
     if n_params >= PARAMETER_BUDGET and not over_budget_ok:
         raise ConfigError(f"model '{name}' has {n_params:,} parameters, over the budget of "

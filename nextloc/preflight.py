@@ -1,0 +1,67 @@
+"""What ``nextloc run`` checks before any kernel starts, so that a typo costs a second and one
+line, not a kernel start and a papermill traceback: each requested experiment's settings resolve
+for every seed (searches found, placeholders filled) and pass TrainConfig's checks, its notebook
+template exists, its model is registered and accepts its options, and a model that loads no
+checkpoints builds within the parameter budget on the data's real vocabulary. A full run also
+needs a readable results/metrics.csv."""
+from __future__ import annotations
+
+import os
+import tempfile
+
+from nextloc import paths
+from nextloc.errors import ConfigError
+from nextloc.models.base import build_model, model_class
+from nextloc.registry import load_registry, run_settings, train_config
+from nextloc.results import read_metrics
+from nextloc.settings_check import check_setting
+
+
+def check_runs(names: list[str], seeds: list[int] | None, quick: bool) -> None:
+    """Raise the first problem of the runs ``nextloc run`` is about to start."""
+    if not quick:
+        read_metrics()  # a damaged table stops here, not in a kernel that records a row
+        check_writable(paths.RESULTS_DIR)
+    experiments = load_registry()["experiments"]
+    vocabulary: list = []
+    for name in names:
+        spec = experiments[name]
+        template = paths.NOTEBOOKS / f"{spec.get('notebook', 'train')}.ipynb"
+        if not template.is_file():
+            raise ConfigError(f"experiment '{name}': notebook template {template} not found.")
+        for seed in seeds or spec["seeds"]:
+            check_setting("seed", seed)
+            # epochs_from is resolved when its runs exist, right before this run starts
+            config = train_config(run_settings(name, seed, quick, resolve_epochs=False),
+                                  seed=seed)
+        check_model(name, config, vocabulary)
+
+
+def check_writable(folder) -> None:
+    """Create and remove a file in ``folder``, as a full run's recording will."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        handle, name = tempfile.mkstemp(prefix=".write-test.", dir=folder)
+        os.close(handle)
+        os.unlink(name)
+    except OSError as err:
+        raise ConfigError(f"{folder}/ is not writable ({err.strerror}); full runs record their "
+                          f"rows and files there.") from None
+
+
+def check_model(name: str, config, vocabulary: list) -> None:
+    """Build the experiment's model on the real vocabulary (loaded once, into ``vocabulary``),
+    unless it loads trained members, whose checkpoints earlier runs write."""
+    model_class(config.model, config.model_options)
+    if "members" in config.model_options:
+        return
+    if not vocabulary:
+        from nextloc.data import load_dataset
+
+        data = load_dataset()
+        vocabulary.extend([data.num_locations, data.num_users])
+    try:
+        build_model(config.model, *vocabulary, over_budget_ok=config.over_budget_ok,
+                    **config.model_options)
+    except ConfigError as err:
+        raise ConfigError(f"experiment '{name}': {err}") from err
