@@ -174,12 +174,18 @@ def test_an_interrupted_run_keeps_no_stamp_and_is_rerun(real_project, monkeypatc
                                 "--jobs", "1"], cwd=root, text=True, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE,
                                env={**os.environ, "PYTHONPATH": str(root), **env})
-    deadline = time.monotonic() + 240
-    while not (starts.is_file() and starts.read_text().split() == ["1", "2"]):
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-        time.sleep(0.2)
-    process.send_signal(signum)  # seed 2 is inside its kernel, seed 1 finished
-    out, err = process.communicate(timeout=60)
+    try:
+        deadline = time.monotonic() + 240
+        while not (starts.is_file() and starts.read_text().split() == ["1", "2"]):
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()
+            time.sleep(0.2)
+        process.send_signal(signum)  # seed 2 is inside its kernel, seed 1 finished
+        out, err = process.communicate(timeout=60)
+        leftovers = kernels_of(root)  # the job and its kernel must end before nextloc exits
+    finally:  # whatever happened, leave no process behind
+        process.kill()
+        for leftover in kernels_of(root):
+            leftover.kill()
 
     assert process.returncode == 130, err
     assert "Traceback" not in err and "Traceback" not in out
@@ -189,10 +195,7 @@ def test_an_interrupted_run_keeps_no_stamp_and_is_rerun(real_project, monkeypatc
     assert is_up_to_date("s", 1, quick=True) and not stamp_path("s", 2, True).exists()
     assert not paths.notebook_path("s", 2, True).exists()
     assert not [p for p in (root / "runs" / "quick" / "book").rglob(".*")]  # no temporary file
-    deadline = time.monotonic() + 10
-    while kernels_of(root) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert kernels_of(root) == []
+    assert leftovers == []
     if signum == signal.SIGTERM:  # one real re-run is enough; it costs a kernel start
         (root / "notebooks" / "hold").unlink()
         rerun = run_cli(root, "run", "s", "--quick", "--jobs", "1", env=env)
