@@ -41,11 +41,11 @@ def headline_settings(model: str) -> tuple[dict, str]:
 
 
 def file_settings(path: str | Path, model: str | None) -> tuple[dict, str]:
-    import yaml
+    from nextloc.config_file import parse_yaml  # YAML 1.2 numbers: lr: 1e-3 is a float
 
     try:
-        settings = yaml.safe_load(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        settings = parse_yaml(Path(path).read_text(), str(path))
+    except (OSError, UnicodeDecodeError, ConfigError) as err:
         first_line = (str(err).splitlines() or [type(err).__name__])[0]
         raise ConfigError(f"{path}: cannot read the training settings ({first_line[:160]}).")
     if not isinstance(settings, dict):

@@ -91,7 +91,7 @@ def test_plain_text_report(folder, capsys):
 @pytest.mark.parametrize("argv, message", [
     ([], "name a model"),
     (["--model", "nope"], "unknown model 'nope'"),
-    (["--model", "markov", "--previous-day", "0"], "previous_day must be at least 1"),
+    (["--model", "markov", "--previous-day", "0"], "--previous-day: must be at least 1"),
 ])
 def test_bad_requests_are_one_clear_error(folder, capsys, argv, message):
     assert main(["train", "--data", str(folder), *argv]) == 2
