@@ -14,7 +14,7 @@ import yaml
 from nextloc.errors import ConfigError, shorten
 
 
-class Loader(yaml.SafeLoader):
+class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's, when built: 10x faster
     """The safe loader, plus YAML 1.2's exponent floats without a dot (``1e-3``, ``5E+2``)."""
 
 

@@ -19,6 +19,7 @@ cyclically).
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -37,9 +38,20 @@ PLACEHOLDERS = ("checkpoints", "seed", "next_seed")
 NOT_INHERITED = frozenset({"seeds", "description", "prior_report_acc1", "prior_report_by_seed"})
 
 
+_CACHE: dict = {}  # (path, hash of its bytes) -> the checked registry, parsed once
+
+
 def load_registry() -> dict:
-    """experiments.yaml, with its ``ablations:`` expanded into experiments."""
+    """experiments.yaml, with its ``ablations:`` expanded into experiments (a fresh copy)."""
     path = paths.REGISTRY_FILE
+    key = (str(path), hashlib.sha1(path.read_bytes()).hexdigest()) if path.is_file() else None
+    if key is None or key not in _CACHE:
+        _CACHE.clear()
+        _CACHE[key] = read_registry(path)
+    return copy.deepcopy(_CACHE[key])
+
+
+def read_registry(path) -> dict:
     registry = read_yaml(path, "experiment registry")
     check_sections(registry, str(path))
     check_ablations(registry.get("ablations") or {}, registry["experiments"])

@@ -150,7 +150,7 @@ def run_all(names: list[str] | None = None, quick: bool = False, jobs: int = 2,
     for name in [n for n in analyses if n in names]:
         spec, pool = analyses[name], Jobs()
         print(f"analysis notebook {name}")
-        with stop_on_interrupt(pool, lambda: []):
+        with StopOnInterrupt(pool, lambda: []):
             execute(spec.get("notebook", name), paths.notebook_path(name, None, quick),
                     f"# {spec['title']}", {"quick": quick}, jobs=pool)
 
@@ -163,7 +163,7 @@ def run_experiments(selected: list[str], experiments: dict, quick: bool, jobs: i
     pool, submitted = Jobs(), {}
     bar = tqdm(total=0, desc="runs", unit="run")
     with ThreadPoolExecutor(max_workers=jobs) as executor, \
-            stop_on_interrupt(pool, lambda: queued(submitted, selected), executor):
+            StopOnInterrupt(pool, lambda: queued(submitted, selected), executor):
         try:
             # Registry order is dependency order: what a run reads was submitted before it.
             for name in selected:
@@ -200,7 +200,7 @@ def queued(submitted: dict, selected: list[str]) -> list[str]:
     return cancelled + [f"{name}/*" for name in selected if name not in submitted]
 
 
-class stop_on_interrupt:
+class StopOnInterrupt:
     """On Ctrl-C or SIGTERM: start nothing new, stop the running jobs and their kernels (further
     signals are ignored meanwhile), and raise Interrupted saying what was stopped."""
 
