@@ -11,8 +11,9 @@ import pandas as pd
 from nextloc.analysis import correct_by_seed, gap_decomposition, predicts_unseen
 from nextloc.claims import evaluate_claims
 from nextloc.data import UNSEEN, load_dataset
-from nextloc.errors import DataError
+from nextloc.errors import DataError, ResultsError
 from nextloc.paths import RESULTS_DIR
+from nextloc.results import read_metrics
 from nextloc.stats import LEVEL, Comparison, user_bootstrap
 from nextloc.tables import markdown_table, mean_std, write
 
@@ -133,8 +134,11 @@ def rank_agreement(metrics: pd.DataFrame) -> str:
 def superseded_table() -> pd.DataFrame:
     """Runs archived by ``nextloc archive`` when a later validation step changed the config."""
     rows = []
-    for folder in sorted((RESULTS_DIR / "superseded").glob("*")):
-        runs = pd.read_csv(folder / "metrics.csv")
+    for folder in sorted((RESULTS_DIR / "superseded").glob("[!.]*")):  # not a staging folder
+        if not (folder / "metrics.csv").is_file():
+            raise ResultsError(f"{folder}: an archive without its metrics.csv; restore it (git "
+                               f"checkout) or remove the folder.")
+        runs = read_metrics(folder / "metrics.csv")
         rows.append({"archived as": folder.name, "experiment": f"`{runs['experiment'].iloc[0]}`",
                      "seeds": len(runs), "parameters": f"{int(runs['n_params'].iloc[0]):,}",
                      "val Acc@1 %": (mean_std(runs["val_acc1"]) if runs["val_acc1"].notna().any()

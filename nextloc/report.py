@@ -13,14 +13,14 @@ from pathlib import Path
 import pandas as pd
 
 from nextloc import tables
-from nextloc.appendix import write_extra
+from nextloc.appendix import superseded_table, write_extra
 from nextloc.claims import claims_markdown, evaluate_claims
 from nextloc.figures import write_figures
 from nextloc.figures_runs import write_run_figures
 from nextloc.paths import PROJECT_ROOT, RESULTS_DIR
 from nextloc.plotting import setup
 from nextloc.registry import load_registry
-from nextloc.results import read_metrics
+from nextloc.results import read_metrics, read_search_table
 from nextloc.tables import markdown_table, mean_std, write
 from nextloc.toc import write_toc
 
@@ -39,11 +39,11 @@ def search_table(name: str, registry: dict) -> pd.DataFrame:
     """One search step in the order its trials ran, with the point it selected marked; a step
     that starts from an earlier one lists that one's choice first, the point to beat."""
     spec = registry["searches"][name]
-    trials = pd.read_csv(RESULTS_DIR / "search" / f"{name}.csv")
+    trials = read_search_table(RESULTS_DIR / "search" / f"{name}.csv")
     own = set(spec.get("space", {})) | {k for point in spec.get("points", []) for k in point}
     settings = [c for c in trials.columns if c in own]
     if "base_search" in spec:
-        base = pd.read_csv(RESULTS_DIR / "search" / f"{spec['base_search']}.csv")
+        base = read_search_table(RESULTS_DIR / "search" / f"{spec['base_search']}.csv")
         best = base.loc[[base["val_acc1"].idxmax()]].assign(trial=EARLIER)
         point = earlier_point(spec["base_search"])
         best = best.assign(**{c: [point.get(c, "not set")] for c in settings})
@@ -102,7 +102,7 @@ def timing_table(metrics: pd.DataFrame, registry: dict) -> tuple[pd.DataFrame, f
     for name in registry.get("searches", {}):
         path = RESULTS_DIR / "search" / f"{name}.csv"
         if path.is_file():
-            trials = pd.read_csv(path)
+            trials = read_search_table(path)
             seeds = trials["seeds"].fillna(1) if "seeds" in trials else pd.Series(1, trials.index)
             rows.append({"step": f"`nextloc search {name}`", "runs": int(seeds.sum()),
                          "seconds": float((trials["train_seconds"] * seeds).sum())})
@@ -203,9 +203,14 @@ def write_other_tables(metrics: pd.DataFrame, registry: dict) -> list[Path]:
 
 
 def write_tables() -> list[Path]:
-    """Every generated table and figure, the table of contents and the README headline."""
+    """Every generated table and figure, the table of contents and the README headline. Every
+    results table is read (and checked) first, so a damaged line stops the command before it
+    writes anything."""
     registry = load_registry()
     metrics = ordered_metrics()
+    for path in sorted((RESULTS_DIR / "search").glob("*.csv")):
+        read_search_table(path)
+    superseded_table()
     paths = write_result_tables(metrics, registry)
     paths += write_other_tables(metrics, registry)
     paths += write_extra(metrics, registry)

@@ -93,6 +93,8 @@ def populate(root):
     (root / "book" / "runs" / "x" / "seed_1.ipynb").write_text("{}")
     (root / "results" / "search" / "s.csv").write_text(SEARCH_CSV)
     (root / "results" / "superseded" / "old").mkdir(parents=True)
+    pd.DataFrame([{**GOOD_ROW, "seed": 9}]).to_csv(root / "results" / "superseded" / "old" /
+                                                   "metrics.csv", index=False)
     return root
 
 

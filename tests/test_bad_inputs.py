@@ -193,6 +193,14 @@ CASES = [
      search_text(SEARCH_CSV.replace(",0.3,", ",high,")), "val_acc1 must be a fraction"),
     ("search trial not JSON", ["run", "tuned", "--quick"],
      search_text(SEARCH_CSV.replace('"{""lr"": 0.001}"', "lr=0.001")), "trial must be a JSON"),
+    ("garbled search table, tables", ["tables"], search_text(SEARCH_CSV + "oops\n"),
+     r"s.csv line 3"),
+    ("garbled archived table, tables", ["tables"], lambda root: (
+        root / "results" / "superseded" / "old" / "metrics.csv").write_text(
+            ",".join(GOOD_ROW) + "\n" + ROW_TEXT[:30] + "\n"), r"old/metrics.csv line 2"),
+    ("archive without its table, tables", ["tables"], lambda root: (
+        root / "results" / "superseded" / "old" / "metrics.csv").unlink(),
+     "an archive without its metrics.csv"),
     # archive
     ("archive --as ../../x", ["archive", "x", "--as", "../../x"], nothing, "plain name"),
     ("archive --as /tmp/x", ["archive", "x", "--as", "/tmp/x"], nothing, "plain name"),
