@@ -11,7 +11,8 @@ from nextloc.settings_check import MAX_SEED, check_setting
 from nextloc.train import TrainConfig
 
 SECTIONS = {"experiments": dict, "ablations": dict, "searches": dict, "analyses": dict,
-            "tables": dict, "targets": list, "published": list, "claims": list}
+            "tables": dict, "sweeps": dict, "targets": list, "published": list,
+            "claims": list}
 # Keys of an experiment that describe or resolve it rather than set a training option.
 METADATA_KEYS = frozenset({"seeds", "search", "epochs_from", "notebook", "description",
                            "prior_report_acc1", "prior_report_by_seed"})

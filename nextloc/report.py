@@ -102,7 +102,7 @@ def timing_table(metrics: pd.DataFrame, registry: dict) -> tuple[pd.DataFrame, f
     for name in registry.get("searches", {}):
         path = RESULTS_DIR / "search" / f"{name}.csv"
         if path.is_file():
-            trials = read_search_table(path)
+            trials = pd.read_csv(path)  # checked by write_tables before anything is written
             seeds = trials["seeds"].fillna(1) if "seeds" in trials else pd.Series(1, trials.index)
             rows.append({"step": f"`nextloc search {name}`", "runs": int(seeds.sum()),
                          "seconds": float((trials["train_seconds"] * seeds).sum())})

@@ -47,7 +47,8 @@ def test_recording_into_a_truncated_table_changes_nothing(results):
 
 
 def test_tables_of_a_truncated_table_write_no_nan_into_the_book(results, project):
-    from nextloc.report import GENERATED, write_tables
+    from nextloc.report import write_tables
+    from nextloc.tables import GENERATED
 
     assert GENERATED.is_relative_to(project)  # the test's own book
     truncate_line(results / "metrics.csv", 2, keep=40)
