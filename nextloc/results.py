@@ -29,7 +29,7 @@ METRICS_KINDS = {"experiment": "text", "model": "text", "seed": "integer", "n_pa
                  "best_epoch": "integer", "val_acc1": "fraction or empty",
                  **{c: "fraction" for c in METRICS_COLUMNS[6:12]}, "train_seconds": "number",
                  "device": "text"}
-SEARCH_KINDS = {"trial": "JSON object", "val_acc1": "fraction"}
+SEARCH_KINDS = {"trial": "JSON object", "val_acc1": "fraction or empty"}  # empty: pruned
 DESCRIPTIONS = {"text": "non-empty text", "integer": "an integer >= 0",
                 "fraction": "a fraction in [0, 1]", "fraction or empty": "a fraction in [0, 1] "
                 "or empty", "number": "a finite number >= 0", "JSON object": "a JSON object"}
@@ -190,8 +190,8 @@ def best_trial(name: str) -> pd.Series:
     if not path.is_file():
         raise ConfigError(f"search '{name}' has no results yet ({path}); run "
                            f"`nextloc search {name}` first.")
-    trials = read_search_table(path)
+    trials = read_search_table(path).dropna(subset=["val_acc1"])  # pruned trials have no score
     if trials.empty:
-        raise ConfigError(f"search '{name}' has no trials yet ({path}); run "
+        raise ConfigError(f"search '{name}' has no finished trials yet ({path}); run "
                           f"`nextloc search {name}`.")
     return trials.loc[trials["val_acc1"].idxmax()]

@@ -91,11 +91,11 @@ def evaluate(model: NextLocationModel, split: Split, device: torch.device,
     if not return_predictions:
         return metrics
     n = metrics["n"]
-    ranks, top1 = torch.cat(rank_parts).numpy(), torch.cat(top1_parts).numpy()
+    ranks, predicted = torch.cat(rank_parts).numpy(), torch.cat(top1_parts).numpy()
     if order is not None:
-        ranks[order], top1[order] = ranks.copy(), top1.copy()
+        ranks[order], predicted[order] = ranks.copy(), predicted.copy()
     predictions = pd.DataFrame({"staypoint_id": split.staypoint_id[:n],
-                                "target": split.target[:n], "top1": top1, "rank": ranks})
+                                "target": split.target[:n], "top1": predicted, "rank": ranks})
     return metrics, predictions
 
 
@@ -254,17 +254,18 @@ def train_one_epoch(model: NextLocationModel, optimizer, scheduler, split: Split
             break
         batch = to_device(batch, device)
         loss = model.training_loss(batch)
-        if not torch.isfinite(loss):
-            raise TrainingError(f"{config.model}: the training loss is {loss.item()} at batch "
-                                f"{number + 1}; training diverged. Lower lr (now {config.lr}) "
-                                f"or check the inputs.")
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip:
             torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip, foreach=True)
         optimizer.step()
         scheduler.step()
-        loss_sum += loss.item() * len(batch["target"])
+        value = loss.item()  # the batch's one synchronisation with the device
+        if not math.isfinite(value):
+            raise TrainingError(f"{config.model}: the training loss is {value} at batch "
+                                f"{number + 1}; training diverged. Lower lr (now {config.lr}) "
+                                f"or check the inputs.")
+        loss_sum += value * len(batch["target"])
         seen += len(batch["target"])
     if not all(bool(torch.isfinite(p).all()) for p in trainable):
         raise TrainingError(f"{config.model}: the weights are no longer finite; training "
