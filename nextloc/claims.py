@@ -157,7 +157,7 @@ def claims_markdown(results: list[ClaimResult], chapter: str | None = None) -> s
         if chapter is not None and claim.get("chapter") != chapter:
             continue
         text = claim["claim"]
-        extra = " ".join(filter(None, [claimed_size(claim, result.arms), claim.get("note", "")]))
+        extra = "; ".join(filter(None, [claimed_size(claim, result.arms), claim.get("note", "")]))
         if extra:
             text += f" ({extra})"
         arms = "\n".join(arm_line(a) for a in result.arms)
