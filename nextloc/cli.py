@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -275,6 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, interrupt) if in_main_thread else None
     try:
         args.handler(args)
+    except BrokenPipeError:
+        # The reader of our output went away (`nextloc ... | head`): stop quietly, as cat does;
+        # stdout goes to devnull so that flushing it at exit cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (NextlocError, KeyboardInterrupt, OSError) as err:
         if args.debug:
             raise

@@ -78,3 +78,16 @@ def test_quick_run_with_data_hands_the_folder_to_the_notebooks(no_notebooks, tmp
     monkeypatch.setenv("NEXTLOC_DATA", "elsewhere")
     assert main(["run", "known", "--quick", "--data", str(tmp_path)]) == 0
     assert seen == {"data": str(tmp_path.resolve())}
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`nextloc data summary --json | head -c 10`: no traceback, no error line, exit 0."""
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-m", "nextloc", "data", "summary", "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # the reader is gone before the first line is written
+    stderr = process.stderr.read().decode()
+    assert process.wait() == 0
+    assert stderr == ""
