@@ -29,14 +29,20 @@ def mask_new_locations(split: Split, boundary_fraction: float) -> Split:
     step_day = np.repeat(split.target_day, split.lengths) - split.days_ago
     early_steps = step_day < boundary[step_user]
     early_samples = split.target_day < boundary[split.user]
-    known = np.zeros(max(split.location.max(), split.target.max()) + 1, dtype=bool)
+    places = [split.location, split.target] + ([] if split.long_term is None
+                                                else [split.long_term[..., 0]])
+    known = np.zeros(max(p.max() for p in places) + 1, dtype=bool)
     known[split.location[early_steps]] = True
     known[split.target[early_samples]] = True
     known[:2] = True
     late_steps = ~np.repeat(early_samples, split.lengths)
     location = np.where(late_steps & ~known[split.location], UNSEEN, split.location)
     target = np.where(~early_samples & ~known[split.target], UNSEEN, split.target)
-    return replace(split, location=location, target=target)
+    long_term = split.long_term
+    if long_term is not None:  # places new after the boundary are not in the simulated counts
+        dropped = ~early_samples[:, None] & ~known[long_term[..., 0]]
+        long_term = np.where(dropped[..., None], 0, long_term)
+    return replace(split, location=location, target=target, long_term=long_term)
 
 
 def select_samples(split: Split, index: np.ndarray) -> Split:
@@ -45,7 +51,8 @@ def select_samples(split: Split, index: np.ndarray) -> Split:
     steps = _ranges(split.offsets[index], lengths)
     return replace(split, offsets=np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64),
                    **{name: getattr(split, name)[steps] for name in STEP_FIELDS},
-                   **{name: getattr(split, name)[index] for name in SAMPLE_FIELDS})
+                   **{name: getattr(split, name)[index] for name in SAMPLE_FIELDS},
+                   long_term=None if split.long_term is None else split.long_term[index])
 
 
 def keep_recent_fraction(split: Split, fraction: float) -> Split:
@@ -89,6 +96,8 @@ def collate(split: Split, index: np.ndarray) -> dict[str, torch.Tensor]:
     batch["length"] = torch.from_numpy(lengths.astype(np.int64))
     batch["user"] = torch.from_numpy(split.user[index])
     batch["target"] = torch.from_numpy(split.target[index])
+    if split.long_term is not None:
+        batch["long_term"] = torch.from_numpy(split.long_term[index])
     return batch
 
 

@@ -1,14 +1,12 @@
 """Staypoints -> next-location samples, with the standard split of Hong et al. (2023).
 
 A split is kept in flat "CSR" form: one array per history feature holding every history step of
-every sample back to back, and ``offsets`` so that sample ``i`` owns steps
-``offsets[i]:offsets[i + 1]``. Batches are cut from it by :mod:`nextloc.batching`. Reading and
-checking a dataset folder is :mod:`nextloc.datasets`.
+every sample back to back, and ``offsets`` so that sample ``i`` owns steps ``offsets[i]:
+offsets[i + 1]``. Batches: :mod:`nextloc.batching`; reading a folder: :mod:`nextloc.datasets`.
 """
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -20,6 +18,7 @@ from nextloc import npz_cache
 from nextloc.datasets import GEOLIFE_FILES, dataset_files, dataset_previous_day, read_dataset
 from nextloc.errors import DataError
 from nextloc.locations import load_locations, with_coordinates
+from nextloc.long_term import long_term_candidates
 from nextloc.paths import PROJECT_ROOT
 
 STAYPOINTS_FILE = GEOLIFE_FILES["staypoints"]
@@ -27,7 +26,7 @@ VALID_IDS_FILE = GEOLIFE_FILES["valid_ids"]
 SPLITS = ("train", "validation", "test")
 PAD, UNSEEN = 0, 1  # location ids reserved before the train-fitted ones (2..N+1)
 MAX_DURATION_MIN = 60 * 24 * 2 - 1
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 
 
 def default_data_dir() -> Path:
@@ -54,6 +53,8 @@ class Split:
     # float64 [num_locations, 2] (lon, lat) of every encoded class, NaN where unknown (0, 1):
     # the same array in every split of a dataset; None when the dataset has no coordinates
     coordinates: np.ndarray | None = None
+    # int64 [n, K, 3] counts of the user's training period before the target (nextloc.long_term)
+    long_term: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.target)
@@ -71,12 +72,14 @@ class Split:
             shift += part.offsets[-1]
         arrays = {name: np.concatenate([getattr(p, name) for p in parts])
                   for name in STEP_FIELDS + SAMPLE_FIELDS}
+        if all(p.long_term is not None for p in parts):
+            arrays["long_term"] = np.concatenate([p.long_term for p in parts])
         return Split(offsets=np.concatenate(offsets), coordinates=parts[0].coordinates, **arrays)
 
 
 STEP_FIELDS = ("location", "weekday", "start_min", "duration", "days_ago")
 SAMPLE_FIELDS = ("user", "target", "target_weekday", "target_day", "staypoint_id")
-ARRAY_FIELDS = ("offsets",) + STEP_FIELDS + SAMPLE_FIELDS  # what the npz cache stores
+ARRAY_FIELDS = ("offsets",) + STEP_FIELDS + SAMPLE_FIELDS + ("long_term",)  # in the npz cache
 
 
 @dataclass
@@ -218,12 +221,15 @@ def build_dataset(staypoints: pd.DataFrame, valid_ids: np.ndarray, previous_day:
     if previous_day < 1:
         raise DataError(f"previous_day must be at least 1 day, got {previous_day}.")
     frame = split_and_encode(staypoints)
-    splits = {}
+    train_rows, splits = frame[frame["split"] == 0], {}
     for code, name in enumerate(SPLITS):
-        splits[name] = make_samples(frame[frame["split"] == code], valid_ids, previous_day)
-        if len(splits[name]) == 0:
+        split = make_samples(frame[frame["split"] == code], valid_ids, previous_day)
+        if len(split) == 0:
             raise DataError(f"{source}: the {name} split has no samples with previous_day="
                             f"{previous_day}; check the data and the split rules.")
+        current = split.location[split.offsets[1:] - 1]  # where each prediction is made
+        splits[name] = replace(split, long_term=long_term_candidates(
+            train_rows, split.user, current, split.staypoint_id))
     num_locations = int(frame["location"].max()) + 1
     location_ids = np.full(num_locations, -1, dtype=np.int64)  # class -> raw id (-1: 0, 1)
     location_ids[frame["location"].to_numpy()] = frame["location_id"].to_numpy()

@@ -19,6 +19,10 @@ logits, and an embedding of each history step's distance bucket from the current
 step's key, so the copy attention can weigh places by how far they are; ``clusters: K`` makes a
 location's vector its own embedding plus its cluster's, both for the history steps and for the
 tied generation head (where locations of one cluster then share a part of their score).
+
+``long_term`` adds to the generation logits a learned bias from the user's counts over the
+training period (visits, and transitions from the current place; see
+:mod:`nextloc.models.long_term_prior`): knowledge older than the 7-day window.
 """
 from __future__ import annotations
 
@@ -33,6 +37,7 @@ from nextloc.models.geography import (DISTANCE_BUCKETS, add_geography, cluster_e
                                       distance_logits)
 from nextloc.models.layers import (CheapDropout, last_step, log_bucket, pre_norm_encoder,
                                    run_encoder)
+from nextloc.models.long_term_prior import LongTermBias
 
 FEATURE_GROUPS = ("user", "time", "duration", "recency", "frequency", "transition")
 DEFAULT_FEATURES = FEATURE_GROUPS[:5]
@@ -47,7 +52,7 @@ class PointerModel(NextLocationModel):
                  heads: int = 4, feedforward: int = 192, dropout: float = 0.1,
                  copy: bool = True, generate: bool = True,
                  features: list[str] = DEFAULT_FEATURES, distance: bool = False,
-                 clusters: int = 0):
+                 clusters: int = 0, long_term: bool = False):
         super().__init__(num_locations, num_users)
         unknown = sorted(set(features) - set(FEATURE_GROUPS))
         if unknown or not (copy or generate):
@@ -83,6 +88,7 @@ class PointerModel(NextLocationModel):
         self.key_distance = nn.Embedding(DISTANCE_BUCKETS, dim) if distance else None
         if distance:
             nn.init.zeros_(self.key_distance.weight)  # starts as the plain copy attention
+        self.long_term = LongTermBias(dim) if long_term else None
 
     def fit_statistics(self, train) -> None:
         if self.geography is not None:
@@ -172,4 +178,6 @@ class PointerModel(NextLocationModel):
         logits = summary @ self.location_table().T + self.generation_bias
         if self.distance_bias is not None:
             logits = logits + distance_logits(self, summary, batch)
+        if self.long_term is not None:
+            logits = logits + self.long_term(summary, batch, self.num_locations)
         return torch.softmax(logits, dim=-1)
