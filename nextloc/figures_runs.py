@@ -99,6 +99,8 @@ def sweeps(metrics: pd.DataFrame, registry: dict) -> list[Path]:
                             s=18, ax=ax)
             if sweep.get("log"):
                 ax.set_xscale("log", base=2)
+            if all(isinstance(x, int) for x in sweep["points"].values()):
+                ax.set_xticks(sorted(set(sweep["points"].values())))  # counts: no 2.5 ticks
             missing = sorted(set(sweep["points"]) - set(runs["experiment"]))
             note = f"pending: {', '.join(missing)}" if missing else ""
             ax.set(xlabel=sweep["label"], ylabel="test Acc@1 %", title=note)
