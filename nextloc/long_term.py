@@ -29,16 +29,13 @@ def long_term_candidates(train_rows: pd.DataFrame, user: np.ndarray, current: np
     staypoint id of the target). ``train_rows``: the training-period stays, sorted by user and
     time, with columns ``user_id``, ``id`` and ``location`` (encoded)."""
     out = np.zeros((len(user), k, 3), dtype=np.int64)
-    position_of = dict(zip(train_rows["id"].to_numpy(), range(len(train_rows))))
     for user_id, stays in train_rows.groupby("user_id", sort=False):
-        first = position_of[stays["id"].iat[0]]
-        locations = stays["location"].to_numpy()
         mine = np.flatnonzero(user == user_id)
         # How many of the user's training stays came before each target (all for later splits).
-        before = np.array([position_of.get(t, first + len(stays)) - first
-                           for t in target_id[mine]], dtype=np.int64)
-        _fill_user(out, mine[np.argsort(before, kind="stable")], np.sort(before), locations,
-                   current)
+        before = pd.Index(stays["id"]).get_indexer(target_id[mine])
+        before[before < 0] = len(stays)
+        order = np.argsort(before, kind="stable")
+        _fill_user(out, mine[order], before[order], stays["location"].to_numpy(), current)
     return out
 
 
@@ -51,7 +48,7 @@ def _fill_user(out, samples, before, locations, current) -> None:
             visits[locations[step]] += 1
             if step > 0:
                 follows[locations[step - 1]][locations[step]] += 1
-        counted = max(counted, prefix)
+        counted = prefix  # samples come in order of their prefix
         after_current = follows.get(current[sample], Counter())
         ranked = sorted(visits, key=lambda place: (-after_current[place], -visits[place], place))
         for slot, place in enumerate(ranked[:out.shape[1]]):
