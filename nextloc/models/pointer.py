@@ -8,8 +8,11 @@ mixes two distributions through a learned gate g:
 where a_j is an attention distribution over history steps j (the pointer, after Vinyals et al.
 2015 and See et al. 2017) and h summarises the history. Each history step is described by its
 location, the user, time of day, weekday, duration, recency (days ago and steps back) and how
-often its location occurs in the window, and (optional group ``transition``) whether it came
-right after a stay at the current place; ``features`` switches these groups on and off, and
+often its location occurs in the window; optional groups add whether it came right after a stay
+at the current place (``transition``), and how far its time of day lies from the time of the
+prediction, with whether both fall on a weekend or both on a working day (``time_apart``: an
+embedding of the step and a learned bias on its copy score, for "where is this user at this
+hour"); ``features`` switches these groups on and off, and
 ``copy`` / ``generate`` remove one path for ablations. The generation head shares its weights
 with the location embedding, which keeps the model far under the 500K budget.
 
@@ -39,10 +42,12 @@ from nextloc.models.layers import (CheapDropout, last_step, log_bucket, pre_norm
                                    run_encoder)
 from nextloc.models.long_term_prior import LongTermBias
 
-FEATURE_GROUPS = ("user", "time", "duration", "recency", "frequency", "transition")
+FEATURE_GROUPS = ("user", "time", "duration", "recency", "frequency", "transition", "time_apart")
 DEFAULT_FEATURES = FEATURE_GROUPS[:5]
 MAX_STEPS_BACK = 64
 MINUTES_PER_SLOT = 30
+SLOTS_APART = 24 * 60 // MINUTES_PER_SLOT // 2 + 1  # 0 .. 12 hours apart on the day's circle
+WEEKEND = 5  # weekday 5 (Saturday) and 6 (Sunday); 0 is Monday
 EPSILON = 1e-9
 
 
@@ -75,6 +80,10 @@ class PointerModel(NextLocationModel):
             nn.init.zeros_(self.recency_bias.weight)
         self.frequency = nn.Embedding(16, dim) if "frequency" in self.features else None
         self.follows_current = nn.Embedding(2, dim) if "transition" in self.features else None
+        if "time_apart" in self.features:
+            self.time_apart = nn.Embedding(2 * SLOTS_APART, dim)
+            self.time_apart_bias = nn.Embedding(2 * SLOTS_APART, 1)
+            nn.init.zeros_(self.time_apart_bias.weight)
         self.input_norm = nn.LayerNorm(dim)
         self.dropout = CheapDropout(dropout)
         self.encoder = pre_norm_encoder(dim, layers, heads, feedforward, dropout)
@@ -129,14 +138,32 @@ class PointerModel(NextLocationModel):
             current = last_step(batch["location"], batch["length"])
             follows = (previous == current[:, None]) & batch["mask"]
             steps = steps + self.follows_current(follows.long())
+        if "time_apart" in self.features:
+            steps = steps + self.time_apart(self.time_apart_index(batch))
         return self.dropout(self.input_norm(steps))
 
-    def now_context(self, batch) -> torch.Tensor:
-        """Time at which the prediction is made: the end of the last stay."""
+    @staticmethod
+    def now(batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B] half-hour slot and weekday at which the prediction is made: the end of the last
+        stay."""
         length = batch["length"]
         end = last_step(batch["start_min"], length) + last_step(batch["duration"], length)
         weekday = (last_step(batch["weekday"], length) + end // 1440) % 7
-        return (self.now_slot((end % 1440) // MINUTES_PER_SLOT) + self.now_weekday(weekday))
+        return (end % 1440) // MINUTES_PER_SLOT, weekday
+
+    def now_context(self, batch) -> torch.Tensor:
+        slot, weekday = self.now(batch)
+        return self.now_slot(slot) + self.now_weekday(weekday)
+
+    def time_apart_index(self, batch) -> torch.Tensor:
+        """[B, L] bucket of each step: half-hours between its start and the prediction's time of
+        day (0 .. 24 on the day's circle), times 2, plus 1 where both fall on a weekend or both
+        on a working day."""
+        now_slot, now_weekday = self.now(batch)
+        apart = (batch["start_min"] // MINUTES_PER_SLOT - now_slot[:, None]).abs()
+        apart = torch.minimum(apart, 2 * (SLOTS_APART - 1) - apart)
+        same_kind = (batch["weekday"] >= WEEKEND) == (now_weekday[:, None] >= WEEKEND)
+        return 2 * apart + same_kind.long()
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         mask = batch["mask"]
@@ -168,6 +195,8 @@ class PointerModel(NextLocationModel):
         scores = (keys @ self.query(summary)[:, :, None])[..., 0] / math.sqrt(hidden.shape[-1])
         if "recency" in self.features:
             scores = scores + self.recency_bias(self.steps_back_index(batch))[..., 0]
+        if "time_apart" in self.features:
+            scores = scores + self.time_apart_bias(self.time_apart_index(batch))[..., 0]
         attention = torch.softmax(scores.masked_fill(~mask, -1e9), dim=1)
         copy = torch.zeros(len(mask), self.num_locations, device=mask.device)
         return copy.scatter_add_(1, batch["location"], attention * mask)

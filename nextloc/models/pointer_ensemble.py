@@ -5,7 +5,12 @@ One 64-d pointer model uses 194K of the 500K budget, so two of them fit (389K). 
 trained on its own loss, as if it were trained alone; the members differ only by their random
 initialisation and dropout masks, which is enough to make their errors partly independent.
 Averaging probabilities, not log-probabilities, keeps the result a proper distribution.
-Every option except ``size`` is passed to each member (see :class:`PointerModel`).
+Every option except ``size`` and ``mutual`` is passed to each member (see :class:`PointerModel`).
+
+``mutual`` (off by default) trains the members as in deep mutual learning (Zhang et al., 2018):
+each member's loss also carries ``mutual`` times the KL divergence from the other members'
+averaged prediction (held fixed) to its own, so that each learns from where the others put
+probability beyond the one observed target.
 """
 from __future__ import annotations
 
@@ -21,18 +26,22 @@ from nextloc.models.pointer import PointerModel
 @register("pointer_ensemble")
 class PointerEnsemble(NextLocationModel):
     def __init__(self, num_locations: int, num_users: int, size: int = 2, dim: int = 64,
-                 **member_options):
+                 mutual: float = 0.0, **member_options):
         # dim defaults to 64, not the member's 96: two 96-d members would exceed the budget.
         super().__init__(num_locations, num_users)
         if size < 1:
             raise ConfigError(f"pointer_ensemble needs size >= 1, got {size}")
+        if mutual < 0 or (mutual and size < 2):
+            raise ConfigError(f"pointer_ensemble: mutual must be >= 0 and needs size >= 2, got "
+                              f"mutual={mutual}, size={size}")
+        self.mutual = mutual
         self.members = nn.ModuleList(
             PointerModel(num_locations, num_users, dim=dim, **member_options)
             for _ in range(size))
 
     @classmethod
     def option_names(cls) -> set[str]:
-        return {"size", "dim"} | PointerModel.option_names()
+        return {"size", "dim", "mutual"} | PointerModel.option_names()
 
     def fit_statistics(self, train) -> None:
         for member in self.members:
@@ -42,6 +51,13 @@ class PointerEnsemble(NextLocationModel):
         return average_probabilities([member(batch) for member in self.members])
 
     def training_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        losses = [smoothed_nll(member(batch), batch["target"], self.label_smoothing)
-                  for member in self.members]
+        log_probs = [member(batch) for member in self.members]
+        losses = [smoothed_nll(member, batch["target"], self.label_smoothing)
+                  for member in log_probs]
+        if self.mutual:
+            for index, own in enumerate(log_probs):
+                others = average_probabilities(
+                    [other.detach() for i, other in enumerate(log_probs) if i != index])
+                divergence = (others.exp() * (others - own)).sum(dim=1).mean()
+                losses[index] = losses[index] + self.mutual * divergence
         return torch.stack(losses).mean()
