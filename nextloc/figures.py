@@ -25,7 +25,7 @@ def family(name: str, spec: dict) -> str:
     return "prior report's models"
 
 
-def params_accuracy(metrics: pd.DataFrame, experiments: dict) -> Path:
+def params_accuracy(metrics: pd.DataFrame, experiments: dict, headline: list[str]) -> Path:
     """Test Acc@1 of every run against its parameter count (log scale), the budget line, and the
     rules that learn no weights as horizontal lines."""
     fig, ax = plt.subplots(figsize=(8, 4.6))
@@ -47,7 +47,8 @@ def params_accuracy(metrics: pd.DataFrame, experiments: dict) -> Path:
             ax.axhline(value, color="0.5", linewidth=0.8, linestyle=":")
             ax.text(ax.get_xlim()[0] * 1.05, value + 0.4, f"{name} (no parameters)", fontsize=8,
                     color="0.3")
-    for name in ["baseline", "pointer", "pointer_pair", "memory_graph", "ultra_advanced"]:
+    for name in dict.fromkeys(["baseline", "pointer", "pointer_pair", "memory_graph",
+                               "ultra_advanced", *headline[:1]]):
         runs = trained[trained["experiment"] == name]
         if not runs.empty:
             ax.annotate(name, (runs["n_params"].iloc[0], runs["Acc@1 %"].mean()),
@@ -139,7 +140,8 @@ def write_figures(metrics: pd.DataFrame, registry: dict) -> list[Path]:
     experiments = registry["experiments"]
     groups = registry.get("tables", {})
     results = evaluate_claims(metrics, registry)
-    paths = [params_accuracy(metrics, experiments),
+    headline = list((registry.get("headline") or {}).values())
+    paths = [params_accuracy(metrics, experiments, headline),
              seed_strip(metrics, groups.get("headline", []), experiments, "fig_headline"),
              seed_strip(metrics, groups.get("references", []), experiments, "fig_references"),
              seed_strip(metrics, groups.get("seed_models", []), experiments, "fig_seed_models"),

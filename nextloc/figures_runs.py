@@ -16,7 +16,7 @@ from nextloc.errors import DataError
 from nextloc.plotting import BUDGET, placeholder, save, thousands
 
 
-def curves(metrics: pd.DataFrame, name: str = "pointer_pair") -> Path:
+def curves(metrics: pd.DataFrame, name: str, refit: str) -> Path:
     """Validation Acc@1 and training loss per epoch of every seed of the headline model, the
     epoch early stopping kept marked, and the refit's training loss beside it."""
     fig, (acc_ax, loss_ax) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -32,7 +32,6 @@ def curves(metrics: pd.DataFrame, name: str = "pointer_pair") -> Path:
         best = run[run["epoch"] == chosen.get(seed, -1)]
         acc_ax.scatter(best["epoch"], best["val_acc1"], color="#e76f51", zorder=3, s=25)
     acc_ax.set(ylabel="validation Acc@1", title=f"{name}: red dot = epoch kept")
-    refit = f"{name}_refit"
     try:
         both = learning_curves([name, refit])
     except FileNotFoundError:
@@ -45,7 +44,7 @@ def curves(metrics: pd.DataFrame, name: str = "pointer_pair") -> Path:
     return save(fig, "fig_learning_curves")
 
 
-def per_user(metrics: pd.DataFrame, names=("pointer_pair", "baseline")) -> Path:
+def per_user(metrics: pd.DataFrame, names: list[str]) -> Path:
     """Test Acc@1 per user (mean over seeds) against the user's number of test samples."""
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     try:
@@ -155,6 +154,9 @@ def gap_figure(metrics: pd.DataFrame) -> Path:
 
 
 def write_run_figures(metrics: pd.DataFrame, registry: dict) -> list[Path]:
-    return [curves(metrics), per_user(metrics), capacity(metrics, registry["experiments"]),
+    headline = registry.get("headline") or {"train_only": "", "refit": ""}
+    return [curves(metrics, headline["train_only"], headline["refit"]),
+            per_user(metrics, [headline["train_only"], "baseline"]),
+            capacity(metrics, registry["experiments"]),
             gap_figure(metrics),
             *sweeps(metrics, registry)]

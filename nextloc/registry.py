@@ -51,6 +51,13 @@ def load_registry() -> dict:
     return copy.deepcopy(_CACHE[key])
 
 
+def headline_experiments() -> list[str]:
+    """The experiments the report stands behind, ``[train_only, refit]`` (the registry's
+    ``headline:``), or [] when the registry names none."""
+    headline = load_registry().get("headline") or {}
+    return [headline[key] for key in ("train_only", "refit") if key in headline]
+
+
 def read_registry(path) -> dict:
     registry = read_yaml(path, "experiment registry")
     check_sections(registry, str(path))

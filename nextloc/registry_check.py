@@ -12,7 +12,7 @@ from nextloc.train import TrainConfig
 
 SECTIONS = {"experiments": dict, "ablations": dict, "searches": dict, "analyses": dict,
             "tables": dict, "sweeps": dict, "targets": list, "published": list,
-            "claims": list}
+            "claims": list, "headline": dict}
 # Keys of an experiment that describe or resolve it rather than set a training option.
 METADATA_KEYS = frozenset({"seeds", "search", "epochs_from", "notebook", "description",
                            "prior_report_acc1", "prior_report_by_seed"})
@@ -105,10 +105,24 @@ def check_ablations(ablations: dict, experiments: dict) -> None:
                                   f"{{name: {{settings}}}}; got {shorten(repr(switch), 60)}.")
 
 
+def check_headline(headline: dict, experiments: dict, source: str) -> None:
+    """``headline: {train_only: A, refit: B}``: two experiments of the registry, B a refit."""
+    if set(headline) != {"train_only", "refit"} or not all(
+            isinstance(name, str) and name in experiments for name in headline.values()):
+        raise ConfigError(f"{source}: 'headline' must be {{train_only: EXPERIMENT, refit: "
+                          f"EXPERIMENT}}, both experiments of the registry; got "
+                          f"{shorten(repr(headline), 100)}.")
+    if not experiments[headline["refit"]].get("refit"):
+        raise ConfigError(f"{source}: the headline's refit experiment '{headline['refit']}' "
+                          f"must have 'refit: true'.")
+
+
 def check_registry(registry, source: str = "experiments.yaml") -> None:
     """Raise a ConfigError on the first problem of a loaded (ablations expanded) registry."""
     for name, spec in registry["experiments"].items():
         check_experiment(name, spec, registry)
+    if registry.get("headline") is not None:
+        check_headline(registry["headline"], registry["experiments"], source)
     for name, spec in (registry.get("analyses") or {}).items():
         if not is_plain_name(name) or not isinstance(spec, dict) or "title" not in spec:
             raise ConfigError(f"{source}: analysis '{shorten(name, 60)}' must be a plain name "

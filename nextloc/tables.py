@@ -173,7 +173,8 @@ def published_table(metrics: pd.DataFrame, registry: dict) -> pd.DataFrame:
                  "test Acc@1 %": f"{100 * registry['experiments']['baseline']['prior_report_acc1']:.2f}",
                  "source": "the prior report", "where the number comes from": "its results table",
                  "protocol": "one seed, train only"})
-    for name in ["baseline", "pointer_pair", "pointer_pair_refit"]:
+    headline = registry.get("headline") or {}
+    for name in ["baseline", *headline.values()]:
         runs = metrics.loc[metrics["experiment"] == name, "test_acc1"]
         spec = registry["experiments"].get(name, {})
         if not runs.empty:

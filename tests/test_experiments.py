@@ -15,7 +15,7 @@ from nextloc.paths import PROJECT_ROOT
 from nextloc.errors import ConfigError
 from nextloc.paths import RUN_SCRATCH
 from nextloc.registry import (QUICK_SETTINGS, config_hash, experiment_settings, fill_placeholders,
-                              run_settings, train_config)
+                              headline_experiments, run_settings, train_config)
 from nextloc.results import METRICS_COLUMNS, read_metrics, record_metrics
 
 MEMBERS = ["{checkpoints}/x/seed_{seed}.safetensors",
@@ -280,3 +280,27 @@ def test_every_training_setting_has_a_check():
     from nextloc.train import TrainConfig
 
     assert {f.name for f in fields(TrainConfig)} == set(RULES)
+
+
+# --- headline --------------------------------------------------------------------------------
+
+def test_the_headline_names_a_train_only_and_a_refit_experiment(registry):
+    registry.write_text(yaml.safe_dump({**REGISTRY, "headline": {"train_only": "x",
+                                                                 "refit": "x_refit"}}))
+    assert headline_experiments() == ["x", "x_refit"]
+
+
+@pytest.mark.parametrize("headline, message", [
+    ({"train_only": "x"}, "'headline' must be"),
+    ({"train_only": "x", "refit": "no_such"}, "'headline' must be"),
+    ({"train_only": "x", "refit": "x", "other": "x"}, "'headline' must be"),
+    ({"train_only": "x", "refit": "pair"}, "'pair' must have 'refit: true'"),
+])
+def test_a_wrong_headline_is_refused_by_name(registry, headline, message):
+    registry.write_text(yaml.safe_dump({**REGISTRY, "headline": headline}))
+    with pytest.raises(ConfigError, match=message):
+        headline_experiments()
+
+
+def test_a_registry_without_a_headline_has_none(registry):
+    assert headline_experiments() == []

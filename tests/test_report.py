@@ -103,6 +103,7 @@ def test_deltas_use_paired_intervals_on_shared_seeds():
 def test_published_rows_say_not_verified_and_mark_refits():
     registry = {"experiments": {"baseline": {"prior_report_acc1": 0.3795},
                                 "pointer_pair_refit": {"refit": True}},
+                "headline": {"train_only": "pointer_pair", "refit": "pointer_pair_refit"},
                 "published": [{"method": "M", "source": "key", "acc1": None, "where": "w",
                                "protocol": "p"},
                               {"method": "L", "source": None, "acc1": 45.13, "where": "w",
@@ -163,11 +164,15 @@ def test_headline_sentence_names_both_protocols():
     metrics = pd.concat([runs("pointer_pair", 388_552, [0.56, 0.57]),
                          runs("pointer_pair_refit", 388_552, [0.58, 0.59]),
                          runs("baseline", 480_059, [0.35, 0.37])], ignore_index=True)
-    sentence = headline_sentence(metrics)
-    assert "388,552 parameters" in sentence
+    registry = {"experiments": {"pointer_pair": {"description": "two pointer models"}},
+                "headline": {"train_only": "pointer_pair", "refit": "pointer_pair_refit"}}
+    sentence = headline_sentence(metrics, registry)
+    assert "`pointer_pair` (two pointer models; 388,552 parameters)" in sentence
     assert "56.50\u00a0±\u00a00.71 %" in sentence and "58.50\u00a0±\u00a00.71 %" in sentence
     assert "36.00\u00a0±\u00a01.41 %" in sentence
-    assert headline_sentence(metrics.iloc[:2]) == "The headline runs have not finished yet."
+    assert (headline_sentence(metrics.iloc[:2], registry)
+            == "The headline runs have not finished yet.")
+    assert "names no headline" in headline_sentence(metrics, {"experiments": {}})
 
 
 def test_update_readme_replaces_only_the_marked_block(tmp_path, monkeypatch):
