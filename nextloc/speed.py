@@ -124,6 +124,13 @@ def best_of(measurements: list[dict]) -> dict:
                    "validation": fastest(name, "validation")} for name in measurements[0]}
 
 
+def speedup(reference: dict | None, current: dict) -> dict | None:
+    if reference is None:
+        return None
+    return {clock: round(reference[clock]["run_seconds"] / current[clock]["run_seconds"], 2)
+            for clock in ("wall", "cpu")}
+
+
 def git(*args: str) -> str:
     from nextloc.paths import PROJECT_ROOT
 
@@ -172,11 +179,10 @@ def report(experiments: list[str], best: dict, reference: str, started: str, inf
            "experiments": {}}
     for name in experiments:
         length = run_length(name)
-        entry = {**length, "reference": summarize(best["reference"][name], length),
+        reference = best["reference"].get(name)  # None: the reference commit lacks it
+        entry = {**length, "reference": reference and summarize(reference, length),
                  "current": summarize(best["current"][name], length)}
-        entry["speedup_per_run"] = {
-            clock: round(entry["reference"][clock]["run_seconds"]
-                         / entry["current"][clock]["run_seconds"], 2) for clock in ("wall", "cpu")}
+        entry["speedup_per_run"] = speedup(entry["reference"], entry["current"])
         out["experiments"][name] = entry
     return out
 
@@ -198,8 +204,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--measure", action="store_true", help="measure this process's nextloc")
     args = parser.parse_args(argv)
     if args.measure:
+        from nextloc.registry import load_registry
+
+        known = load_registry()["experiments"]  # the reference may predate an experiment
         print(json.dumps({name: measure(name, args.steps, args.repeats)
-                          for name in args.experiments}))
+                          for name in args.experiments if name in known}))
     else:
         print(write_benchmark(experiments=args.experiments, steps=args.steps,
                               repeats=args.repeats))
