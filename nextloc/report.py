@@ -131,6 +131,31 @@ def timing_text(metrics: pd.DataFrame, registry: dict) -> str:
             f"for the set-up, the analysis notebooks and the book build.\n")
 
 
+def speed_table() -> pd.DataFrame:
+    """``results/benchmarks/training.json`` (``nextloc benchmark speed``) as one row per
+    experiment and code: CPU time per batch, epoch and run, and the speed-up of a run."""
+    path = RESULTS_DIR / "benchmarks" / "training.json"
+    if not path.is_file():
+        return pd.DataFrame()
+    bench = json.loads(path.read_text())
+    rows = []
+    for name, entry in bench["experiments"].items():
+        for code in ("reference", "current"):
+            if entry[code] is None:
+                continue
+            cpu = entry[code]["cpu"]
+            speedup = (entry["speedup_per_run"] or {}).get("cpu") if code == "current" else None
+            rows.append({"experiment": f"`{name}`",
+                         "code": f"{code} ({bench[code]['commit'][:7]})",
+                         "ms per batch": f"{cpu['train_batch_ms']:.1f}",
+                         "validation pass, s": f"{cpu['validation_seconds']:.2f}",
+                         "epoch, s": f"{cpu['epoch_seconds']:.1f}",
+                         "epochs per run": entry["epochs_per_run"],
+                         "run, s": f"{cpu['run_seconds']:.0f}",
+                         "run speed-up": f"{speedup:.2f}x" if speedup else ""})
+    return pd.DataFrame(rows)
+
+
 def headline_sentence(metrics: pd.DataFrame, registry: dict) -> str:
     """The result in one sentence, both protocols, from the metrics."""
     def runs(name: str) -> pd.Series:
@@ -196,7 +221,8 @@ def write_other_tables(metrics: pd.DataFrame, registry: dict) -> list[Path]:
             "baseline_notes": tables.prior_report_seed_table(metrics, experiments),
             "targets": tables.targets_table(metrics, registry.get("targets", [])),
             "seed_comparison": tables.seed_comparison(metrics, experiments),
-            "pending": tables.pending_table(metrics, experiments)}.items():
+            "pending": tables.pending_table(metrics, experiments),
+            "speed": speed_table()}.items():
         paths.append(write(name, markdown_table(table, empty="Nothing to list.\n")))
     for name in registry.get("searches", {}):
         if (RESULTS_DIR / "search" / f"{name}.csv").is_file():
