@@ -140,10 +140,10 @@ def use_data_for_the_registry(args) -> None:
 
 def benchmark_command(args) -> None:
     if args.what == "speed":
-        from nextloc.speed import write_benchmark
+        from nextloc.speed import default_experiments, write_benchmark
 
-        print(write_benchmark(experiments=args.experiments, steps=args.steps,
-                              repeats=args.repeats))
+        print(write_benchmark(experiments=args.experiments or default_experiments(),
+                              steps=args.steps, repeats=args.repeats))
         return
     from nextloc import benchmarks
     from nextloc.paths import PROJECT_ROOT
@@ -163,8 +163,8 @@ def add_benchmark_parser(commands) -> None:
     parser.add_argument("what", choices=["preprocess", "training", "speed"],
                         help="speed: this code against the commit before the speed-up, "
                         "into results/benchmarks/training.json")
-    parser.add_argument("experiments", nargs="*", default=["baseline", "pointer", "pointer_pair"],
-                        help="for 'speed'")
+    parser.add_argument("experiments", nargs="*", help="for 'speed' (default: the baseline, the "
+                        "pointer, the pair and the headline of experiments.yaml)")
     parser.add_argument("--steps", type=int, default=40, help="timed training batches ('speed')")
     parser.add_argument("--repeats", type=int, default=2, help="repeats per round ('speed')")
     parser.add_argument("--raw", metavar="RAW_DIR", help="Geolife tracks for 'preprocess' "

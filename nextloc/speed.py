@@ -27,10 +27,16 @@ import tempfile
 import time
 from pathlib import Path
 
-EXPERIMENTS = ["baseline", "pointer", "pointer_pair"]
+EXPERIMENTS = ["baseline", "pointer", "pointer_pair"]  # and the headline: default_experiments
 # main just before the speed-up of the pointer model (issue 11): "today's code" in the file.
 REFERENCE_COMMIT = "f8999ad46a384af2cd738608863e63e6435147e6"
 WARMUP_STEPS = 5
+
+
+def default_experiments() -> list[str]:
+    from nextloc.registry import headline_experiments
+
+    return list(dict.fromkeys(EXPERIMENTS + headline_experiments()[:1]))
 
 
 def clocks() -> tuple[float, float]:
@@ -198,7 +204,7 @@ def write_benchmark(**options) -> Path:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("experiments", nargs="*", default=EXPERIMENTS)
+    parser.add_argument("experiments", nargs="*")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--measure", action="store_true", help="measure this process's nextloc")
@@ -210,7 +216,8 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps({name: measure(name, args.steps, args.repeats)
                           for name in args.experiments if name in known}))
     else:
-        print(write_benchmark(experiments=args.experiments, steps=args.steps,
+        print(write_benchmark(experiments=args.experiments or default_experiments(),
+                              steps=args.steps,
                               repeats=args.repeats))
 
 
