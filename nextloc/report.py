@@ -169,8 +169,8 @@ def headline_sentence(metrics: pd.DataFrame, registry: dict) -> str:
     if train_only.empty or refit.empty or base.empty:
         return "The headline runs have not finished yet."
     params = int(metrics.loc[metrics["experiment"] == name, "n_params"].iloc[0])
-    return (f"The headline model, `{name}` ({registry['experiments'][name]['description']}; "
-            f"{params:,} parameters), reaches {mean_std(train_only)} % test Acc@1 when trained "
+    return (f"The headline model, `{name}` ({params:,} parameters), reaches "
+            f"{mean_std(train_only)} % test Acc@1 when trained "
             f"on the training split alone (protocol A, {len(train_only)} seeds) and "
             f"{mean_std(refit)} % when refit on training + validation data (protocol B, "
             f"{len(refit)} seeds), against {mean_std(base)} % for the prior report's baseline "

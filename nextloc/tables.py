@@ -157,7 +157,7 @@ def targets_table(metrics: pd.DataFrame, targets: list[dict]) -> pd.DataFrame:
         rows.append({"experiment": f"`{target['experiment']}`", "seeds": len(runs),
                      "metric": target["metric"], "mean ± std %": mean_std(runs),
                      "lowest seed %": f"{100 * runs.min():.2f}",
-                     "target %": f"≥ {100 * target['at_least']:.0f}",
+                     "target %": f"≥ {100 * target['at_least']:g}",
                      "mean meets it": "yes" if runs.mean() >= target["at_least"] else "no"})
     return pd.DataFrame(rows)
 
