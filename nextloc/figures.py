@@ -47,8 +47,8 @@ def params_accuracy(metrics: pd.DataFrame, experiments: dict, headline: list[str
             ax.axhline(value, color="0.5", linewidth=0.8, linestyle=":")
             ax.text(ax.get_xlim()[0] * 1.05, value + 0.4, f"{name} (no parameters)", fontsize=8,
                     color="0.3")
-    for name in dict.fromkeys(["baseline", "pointer", "pointer_pair", "memory_graph",
-                               "ultra_advanced", *headline[:1]]):
+    # The headline sits where the pair it came from sits: one label for both.
+    for name in ["baseline", "pointer", "memory_graph", "ultra_advanced", *headline[:1]]:
         runs = trained[trained["experiment"] == name]
         if not runs.empty:
             ax.annotate(name, (runs["n_params"].iloc[0], runs["Acc@1 %"].mean()),
