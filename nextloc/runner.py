@@ -163,14 +163,15 @@ def run_experiments(selected: list[str], experiments: dict, quick: bool, jobs: i
     pool, submitted = Jobs(), {}
     bar = tqdm(total=0, desc="runs", unit="run")
     with ThreadPoolExecutor(max_workers=jobs) as executor, \
-            StopOnInterrupt(pool, lambda: queued(submitted, selected), executor):
+            StopOnInterrupt(pool, lambda: queued(submitted, selected), executor), \
+            SignalsAtSafePoints() as signals:
         try:
             # Registry order is dependency order: what a run reads was submitted before it.
             for name in selected:
                 spec = experiments[name]
                 for dependency in dependencies(spec):
                     for future in submitted.get(dependency, {}).values():
-                        future.result()  # re-raises the dependency's failure here
+                        signals.result(future)  # re-raises the dependency's failure here
                 todo = [s for s in (seeds or spec["seeds"])
                         if force or not is_up_to_date(name, s, quick)]
                 if len(seeds or spec["seeds"]) > len(todo):
@@ -184,7 +185,7 @@ def run_experiments(selected: list[str], experiments: dict, quick: bool, jobs: i
                     future.add_done_callback(lambda _: bar.update(1))
             for futures in submitted.values():
                 for future in futures.values():
-                    future.result()
+                    signals.result(future)
         except Exception:
             executor.shutdown(wait=False, cancel_futures=True)
             wait([f for futures in submitted.values() for f in futures.values()])
@@ -198,6 +199,39 @@ def queued(submitted: dict, selected: list[str]) -> list[str]:
     cancelled = [f"{name}/seed_{seed}" for name, futures in submitted.items()
                  for seed, future in futures.items() if future.cancelled()]
     return cancelled + [f"{name}/*" for name in selected if name not in submitted]
+
+
+class SignalsAtSafePoints:
+    """While active (in the main thread), Ctrl-C and SIGTERM only set a flag, and
+    :meth:`result` raises KeyboardInterrupt while it waits. Raised wherever the main thread
+    happens to be, the exception can land inside a future's or a progress bar's lock handling
+    and leave that lock held, and a worker thread then waits for it forever."""
+
+    def __init__(self):
+        self.signalled, self.handlers = threading.Event(), {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.handlers = {number: signal.signal(number, self.flag)
+                             for number in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def flag(self, signum, frame) -> None:
+        self.signalled.set()
+
+    def __exit__(self, kind, error, trace) -> bool:
+        restore_signals(self.handlers)
+        if kind is None and self.signalled.is_set():  # came after the last wait
+            raise KeyboardInterrupt("signal")
+        return False
+
+    def result(self, future: Future):
+        """``future.result()``, raising KeyboardInterrupt once a signal has come."""
+        while not future.done():
+            if self.signalled.is_set():
+                raise KeyboardInterrupt("signal")
+            wait([future], timeout=0.2)
+        return future.result()
 
 
 class StopOnInterrupt:

@@ -21,7 +21,7 @@ def test_time_apart_buckets_are_half_hours_on_the_days_circle_and_the_kind_of_da
     # Saturday 00:00: 0 apart, weekend against a working day -> 0.
     # Monday 12:30: slot 25, 25 apart one way and 23 the other -> 2*23 + 1.
     # Sunday 23:40: slot 47, one half-hour before slot 0 across midnight, weekend -> 2*1.
-    assert PointerModel.time_apart_index(PointerModel, batch).tolist() == [[49, 0, 47, 2]]
+    assert PointerModel.time_apart_index(batch).tolist() == [[49, 0, 47, 2]]
 
 
 def test_time_apart_adds_a_step_embedding_and_a_zero_initialised_copy_bias(tiny_data):

@@ -1,15 +1,18 @@
 """The papermill runner's scheduling: one pool for all runs, dependencies respected."""
 from __future__ import annotations
 
+import os
+import signal
 import threading
 import time
+from concurrent.futures import Future
 
 import pytest
 import yaml
 
 import nextloc.paths
 import nextloc.runner
-from nextloc.runner import dependencies, run_all
+from nextloc.runner import SignalsAtSafePoints, dependencies, run_all
 
 MEMBERS = ["{checkpoints}/x/seed_{seed}.safetensors", "{checkpoints}/y/seed_{next_seed}.safetensors"]
 
@@ -58,3 +61,25 @@ def test_a_run_starts_after_the_runs_it_reads(recorded_runs):
     starts = {name: t for event, name, t in recorded_runs if event == "start"}
     ends = {name: t for event, name, t in recorded_runs if event == "end"}
     assert starts["pair/seed_1"] >= max(ends[f"x/seed_{seed}"] for seed in (1, 2, 3))
+
+
+def test_a_signal_only_flags_and_the_wait_raises_it():
+    finished, pending = Future(), Future()
+    finished.set_result(7)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        with SignalsAtSafePoints() as signals:
+            os.kill(os.getpid(), signal.SIGTERM)  # would end the test process if not caught
+            time.sleep(0.1)
+            assert signals.result(finished) == 7  # a finished run still gives its result
+            signals.result(pending)                # a wait raises
+    assert signal.getsignal(signal.SIGTERM) is before  # the handlers are put back
+
+
+def test_a_signal_after_the_last_wait_still_interrupts():
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        with SignalsAtSafePoints():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.1)
+    assert signal.getsignal(signal.SIGINT) is before

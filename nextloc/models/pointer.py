@@ -155,11 +155,12 @@ class PointerModel(NextLocationModel):
         slot, weekday = self.now(batch)
         return self.now_slot(slot) + self.now_weekday(weekday)
 
-    def time_apart_index(self, batch) -> torch.Tensor:
+    @classmethod
+    def time_apart_index(cls, batch) -> torch.Tensor:
         """[B, L] bucket of each step: half-hours between its start and the prediction's time of
         day (0 .. 24 on the day's circle), times 2, plus 1 where both fall on a weekend or both
         on a working day."""
-        now_slot, now_weekday = self.now(batch)
+        now_slot, now_weekday = cls.now(batch)
         apart = (batch["start_min"] // MINUTES_PER_SLOT - now_slot[:, None]).abs()
         apart = torch.minimum(apart, 2 * (SLOTS_APART - 1) - apart)
         same_kind = (batch["weekday"] >= WEEKEND) == (now_weekday[:, None] >= WEEKEND)
