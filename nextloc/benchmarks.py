@@ -33,7 +33,7 @@ from nextloc.models import build_model, count_parameters
 from nextloc.preprocess import PreprocessConfig, geolife_folder, run_pipeline
 from nextloc.synthetic import synthetic_staypoints
 from nextloc.train import train
-from nextloc.train_one import headline_settings
+from nextloc.train_one import registry_settings
 
 GEOLIFE_POINTS = 24.9e6  # GPS points of the full Geolife 1.3 release (Zheng et al. 2010)
 # The raw sample covers about a week per user: the published thresholds would drop everyone.
@@ -128,7 +128,7 @@ def _time_models(data) -> dict:
     start = time.process_time()
     train(train_config({"model": "markov"}), data, progress=False)
     markov = time.process_time() - start
-    config = train_config(headline_settings("pointer")[0])
+    config = train_config(registry_settings("pointer")[0])
     model = build_model(config.model, data.num_locations, data.num_users, over_budget_ok=True,
                         **config.model_options)
     model.label_smoothing = config.label_smoothing

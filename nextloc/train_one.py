@@ -1,6 +1,6 @@
 """``nextloc train``: one model on any dataset folder, outside the experiment registry.
 
-The settings are the registry's headline experiment for the model (``pointer`` -> the resolved
+The settings are the registry's own experiment for the model (``pointer`` -> the resolved
 ``pointer`` experiment of experiments.yaml, its searched hyperparameters included; ``markov`` ->
 ``markov``), or a YAML file in the registry's flat form (training settings and
 ``model.<option>`` keys). The dataset gets the standard split of Hong et al. (2023); early
@@ -17,11 +17,11 @@ from nextloc.errors import ConfigError
 from nextloc.registry import experiment_settings, load_registry, train_config
 from nextloc.train import train
 
-# Keys of a registry experiment that tie it to other runs: such experiments are not headlines.
+# Keys of a registry experiment that tie it to other runs: such experiments are not used here.
 LINKED = ("refit", "epochs_from")
 
 
-def headline_settings(model: str) -> tuple[dict, str]:
+def registry_settings(model: str) -> tuple[dict, str]:
     """(settings, where they came from) for ``model``: the experiment of that name, else the
     first experiment of the registry that trains ``model`` on its own, else plain defaults."""
     experiments = load_registry()["experiments"]
@@ -70,7 +70,7 @@ def train_on_dataset(data_dir: str | Path | None, model: str | None = None,
     if config_file is not None:
         settings, source = file_settings(config_file, model)
     elif model is not None:
-        settings, source = headline_settings(model)
+        settings, source = registry_settings(model)
     else:
         raise ConfigError("name a model (--model pointer, --model markov, ...) or a --config file.")
     resolve_device(device)  # a missing GPU is reported before the data is read
