@@ -47,7 +47,7 @@ def params_accuracy(metrics: pd.DataFrame, experiments: dict, headline: list[str
             ax.axhline(value, color="0.5", linewidth=0.8, linestyle=":")
             ax.text(ax.get_xlim()[0] * 1.05, value + 0.4, f"{name} (no parameters)", fontsize=8,
                     color="0.3")
-    # The headline sits where the pair it came from sits: one label for both.
+    # No label for pointer_pair: the headline, a variant of it, sits at nearly the same point.
     for name in ["baseline", "pointer", "memory_graph", "ultra_advanced", *headline[:1]]:
         runs = trained[trained["experiment"] == name]
         if not runs.empty:

@@ -52,8 +52,8 @@ class PointerEnsemble(NextLocationModel):
 
     def training_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         log_probs = [member(batch) for member in self.members]
-        losses = [smoothed_nll(member, batch["target"], self.label_smoothing)
-                  for member in log_probs]
+        losses = [smoothed_nll(log_prob, batch["target"], self.label_smoothing)
+                  for log_prob in log_probs]
         if self.mutual:
             for index, own in enumerate(log_probs):
                 others = average_probabilities(
