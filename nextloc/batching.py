@@ -83,7 +83,8 @@ def collate(split: Split, index: np.ndarray) -> dict[str, torch.Tensor]:
     """Pad the histories of samples ``index`` to the longest among them (right padding).
 
     Returns ``location, weekday, start_min, duration, days_ago, mask`` of shape [B, L] (mask True
-    on real steps) and ``user, target, length`` of shape [B].
+    on real steps) and ``user, target, length, staypoint_id`` of shape [B] (the id names the
+    sample, for distillation's look-up; no model reads it as an input).
     """
     starts, lengths = split.offsets[index], split.lengths[index]
     width = int(lengths.max())
@@ -96,6 +97,7 @@ def collate(split: Split, index: np.ndarray) -> dict[str, torch.Tensor]:
     batch["length"] = torch.from_numpy(lengths.astype(np.int64))
     batch["user"] = torch.from_numpy(split.user[index])
     batch["target"] = torch.from_numpy(split.target[index])
+    batch["staypoint_id"] = torch.from_numpy(split.staypoint_id[index])
     if split.long_term is not None:
         batch["long_term"] = torch.from_numpy(split.long_term[index])
     return batch

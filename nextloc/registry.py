@@ -182,9 +182,15 @@ def run_settings(experiment: str, seed: int, quick: bool, resolve_epochs: bool =
     settings = experiment_settings(experiment, quick, resolve_epochs)
     seeds = load_registry()["experiments"][experiment]["seeds"]
     following = seeds[(seeds.index(seed) + 1) % len(seeds)] if seed in seeds else seed
-    root = paths.checkpoints_dir(quick).relative_to(paths.PROJECT_ROOT)
-    fields = {"checkpoints": str(root), "seed": seed, "next_seed": following}
+    fields = {**search_placeholders(seed, quick), "next_seed": following}
     return {key: fill_placeholders(value, fields) for key, value in settings.items()}
+
+
+def search_placeholders(seed: int, quick: bool = False) -> dict:
+    """The placeholders of a search trial's settings (those of a run, where the trial's seed is
+    also the next seed); a search reads the checkpoints of full runs."""
+    root = paths.checkpoints_dir(quick).relative_to(paths.PROJECT_ROOT)
+    return {"checkpoints": str(root), "seed": seed, "next_seed": seed}
 
 
 def search_spec(name: str) -> dict:

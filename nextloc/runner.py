@@ -24,7 +24,7 @@ from tqdm import tqdm
 from nextloc import paths
 from nextloc.errors import ConfigError, Interrupted, NextlocError, RunError, shorten
 from nextloc.preflight import check_runs
-from nextloc.registry import config_hash, load_registry, run_settings
+from nextloc.registry import config_hash, experiment_settings, load_registry, run_settings
 from nextloc.results import read_metrics
 
 
@@ -113,11 +113,13 @@ def execute(template: str, output: Path, title: str, parameters: dict,
                    f"{failed if failed.is_file() else failed.with_suffix('.log')}")
 
 
-def dependencies(spec: dict) -> set[str]:
-    """Experiments whose runs this one reads: its ``epochs_from`` and its members' checkpoints."""
+def dependencies(name: str, spec: dict) -> set[str]:
+    """Experiments whose runs this one reads: its ``epochs_from`` and every checkpoint its
+    settings name (ensemble members, a distillation teacher), a searched point's included."""
     names = {spec["epochs_from"]} if "epochs_from" in spec else set()
-    for member in spec.get("model.members", []):
-        names |= set(re.findall(r"\{checkpoints\}/([^/]+)/", member))
+    for value in experiment_settings(name, resolve_epochs=False).values():
+        for text in value if isinstance(value, list) else [value]:
+            names |= set(re.findall(r"\{checkpoints\}/([^/]+)/", str(text)))
     return names
 
 
@@ -169,7 +171,7 @@ def run_experiments(selected: list[str], experiments: dict, quick: bool, jobs: i
             # Registry order is dependency order: what a run reads was submitted before it.
             for name in selected:
                 spec = experiments[name]
-                for dependency in dependencies(spec):
+                for dependency in dependencies(name, spec):
                     for future in submitted.get(dependency, {}).values():
                         signals.result(future)  # re-raises the dependency's failure here
                 todo = [s for s in (seeds or spec["seeds"])

@@ -38,7 +38,8 @@ from optuna.trial import TrialState
 from nextloc import study as studies
 from nextloc.errors import ConfigError
 from nextloc.paths import atomic_write
-from nextloc.registry import best_point, search_spec, train_config
+from nextloc.registry import (best_point, fill_placeholders, search_placeholders, search_spec,
+                              train_config)
 from nextloc.results import read_search_table, search_table_path
 
 STEP_STRIDE = 1000   # a trial reports seed number k, epoch e at step k * STEP_STRIDE + e
@@ -103,7 +104,9 @@ def _train_one_seed(base: dict, point: dict, seed: int, on_epoch) -> dict:
     from nextloc.data import load_dataset
     from nextloc.train import train
 
-    result = train(train_config({**base, **point}, seed=seed, num_threads=1), load_dataset(),
+    settings = {key: fill_placeholders(value, search_placeholders(seed))
+                for key, value in {**base, **point}.items()}
+    result = train(train_config(settings, seed=seed, num_threads=1), load_dataset(),
                    progress=False, evaluate_test=False, on_epoch=on_epoch)
     return {"seed": seed, "n_params": result.n_params, "best_epoch": result.best_epoch,
             "val_acc1": result.val["acc1"], "val_mrr": result.val["mrr"],

@@ -11,6 +11,12 @@ Every option except ``size`` and ``mutual`` is passed to each member (see :class
 each member's loss also carries ``mutual`` times the KL divergence from the other members'
 averaged prediction (held fixed) to its own, so that each learns from where the others put
 probability beyond the one observed target.
+
+``teacher`` and ``distill`` (off by default) distil a frozen teacher into every member
+(:mod:`nextloc.models.distillation`): ``teacher`` lists trained checkpoints, whose averaged
+prediction on each training sample is a soft target, and each member's loss becomes
+``(1 - distill)`` times its own loss plus ``distill`` times KL(teacher || member). The teacher is
+not part of the model: it counts neither in the parameters nor in the checkpoint.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from torch import nn
 
 from nextloc.errors import ConfigError
 from nextloc.models.base import NextLocationModel, register
+from nextloc.models.distillation import Teacher, distillation_loss
 from nextloc.models.losses import average_probabilities, smoothed_nll
 from nextloc.models.pointer import PointerModel
 
@@ -26,7 +33,8 @@ from nextloc.models.pointer import PointerModel
 @register("pointer_ensemble")
 class PointerEnsemble(NextLocationModel):
     def __init__(self, num_locations: int, num_users: int, size: int = 2, dim: int = 64,
-                 mutual: float = 0.0, **member_options):
+                 mutual: float = 0.0, teacher: list[str] | None = None, distill: float = 0.0,
+                 **member_options):
         # dim defaults to 64, not the member's 96: two 96-d members would exceed the budget.
         super().__init__(num_locations, num_users)
         if size < 1:
@@ -34,18 +42,26 @@ class PointerEnsemble(NextLocationModel):
         if mutual < 0 or (mutual and size < 2):
             raise ConfigError(f"pointer_ensemble: mutual must be >= 0 and needs size >= 2, got "
                               f"mutual={mutual}, size={size}")
-        self.mutual = mutual
+        if not 0 <= distill <= 1 or bool(teacher) != bool(distill):
+            raise ConfigError(f"pointer_ensemble: distill must be in (0, 1] and comes with a "
+                              f"teacher (a list of checkpoints), got distill={distill}, "
+                              f"teacher={teacher!r}")
+        self.mutual, self.distill = mutual, distill
+        # A plain attribute, not a submodule: the teacher stays out of parameters() and state.
+        self.teacher = Teacher(teacher) if teacher else None
         self.members = nn.ModuleList(
             PointerModel(num_locations, num_users, dim=dim, **member_options)
             for _ in range(size))
 
     @classmethod
     def option_names(cls) -> set[str]:
-        return {"size", "dim", "mutual"} | PointerModel.option_names()
+        return {"size", "dim", "mutual", "teacher", "distill"} | PointerModel.option_names()
 
     def fit_statistics(self, train) -> None:
         for member in self.members:
             member.fit_statistics(train)
+        if self.teacher is not None:
+            self.teacher.fit(train, self.num_locations, self.num_users)
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return average_probabilities([member(batch) for member in self.members])
@@ -60,4 +76,8 @@ class PointerEnsemble(NextLocationModel):
                     [other.detach() for i, other in enumerate(log_probs) if i != index])
                 divergence = (others.exp() * (others - own)).sum(dim=1).mean()
                 losses[index] = losses[index] + self.mutual * divergence
+        if self.teacher is not None:
+            soft_target = self.teacher.lookup(batch)
+            losses = [(1 - self.distill) * loss + self.distill * distillation_loss(own, soft_target)
+                      for loss, own in zip(losses, log_probs)]
         return torch.stack(losses).mean()

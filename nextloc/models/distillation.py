@@ -1,0 +1,77 @@
+"""Knowledge distillation (Hinton et al., 2015): a frozen teacher's predictions on the training
+samples as soft targets for a model within the budget.
+
+The teacher is a set of trained checkpoints whose probabilities are averaged; it may be far over
+the budget, because it is not part of the student: it is held outside the student's module tree,
+so ``model.parameters()`` (the budget) and the student's checkpoints never contain it. Its
+predictions are computed once, on the split the student trains on, when the student fits its
+statistics, and looked up by the target staypoint's id for every training batch (no teacher
+forward pass per batch). No module here registers a model.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from nextloc.batching import batches
+from nextloc.errors import ConfigError, TrainingError
+from nextloc.models.losses import average_probabilities
+
+
+class Teacher:
+    """Averaged predictions of trained checkpoints (``paths``) on one training split."""
+
+    def __init__(self, paths: list[str]):
+        if not paths or not all(isinstance(path, str) for path in paths):
+            raise ConfigError(f"a teacher is a list of checkpoint paths, got {paths!r}")
+        self.paths = list(paths)
+        self.ids = self.log_probs = None
+
+    def fit(self, train, num_locations: int, num_users: int, batch_size: int = 512) -> None:
+        """Load the checkpoints and keep their averaged log-probabilities for every sample of
+        ``train`` (a :class:`~nextloc.data.Split`), keyed by the target's staypoint id."""
+        from nextloc.models.ensemble import load_member  # ensemble imports the registry
+
+        members = [load_member(path) for path in self.paths]
+        for path, member in zip(self.paths, members):
+            if (member.num_locations, member.num_users) != (num_locations, num_users):
+                raise ConfigError(f"teacher {path}: trained for {member.num_locations} locations "
+                                  f"and {member.num_users} users, not {num_locations} and "
+                                  f"{num_users}")
+            member.fit_statistics(train)
+            member.eval()
+        order = np.argsort(train.staypoint_id, kind="stable")
+        ids = train.staypoint_id[order]
+        if len(ids) > 1 and (np.diff(ids) == 0).any():
+            raise ConfigError("the training split repeats a target staypoint id; the teacher's "
+                              "predictions cannot be matched to its samples.")
+        with torch.inference_mode():
+            parts = [average_probabilities([member(batch) for member in members])
+                     for batch in batches(train, batch_size, order=order)]
+        self.ids = torch.from_numpy(ids)
+        self.log_probs = torch.cat(parts).float()
+
+    def lookup(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """[B, num_locations] teacher log-probabilities for the batch's samples."""
+        if self.log_probs is None:
+            raise TrainingError("the teacher has no predictions yet: fit_statistics(train) must "
+                                "run before training.")
+        device = batch["target"].device
+        if self.log_probs.device != device:  # moved once, on the first batch
+            self.ids, self.log_probs = self.ids.to(device), self.log_probs.to(device)
+        wanted = batch["staypoint_id"]
+        rows = torch.searchsorted(self.ids, wanted).clamp(max=len(self.ids) - 1)
+        if not torch.equal(self.ids[rows], wanted):
+            raise TrainingError("a training sample is not in the split the teacher predicted; "
+                                "distillation trains on the split given to fit_statistics only.")
+        return self.log_probs[rows]
+
+
+def distillation_loss(student_log_probs: torch.Tensor,
+                      teacher_log_probs: torch.Tensor) -> torch.Tensor:
+    """KL(teacher || student), averaged over the batch: the soft-target term of distillation
+    at temperature 1 (both inputs are log-probabilities over the same classes)."""
+    teacher = teacher_log_probs.exp()
+    terms = teacher * (teacher_log_probs - student_log_probs)
+    # Classes the teacher rules out (log-probability -inf, e.g. padding) add nothing, not NaN.
+    return torch.where(teacher > 0, terms, 0.0).sum(dim=1).mean()
