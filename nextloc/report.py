@@ -75,7 +75,24 @@ def format_setting(value, null_is_off: bool) -> str:
         return "off" if null_is_off else "as before"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    runs = checkpoint_runs(value)
+    if runs:
+        return "; ".join(f"{len(seeds)} run{'s' * (len(seeds) > 1)} of {name}"
+                         for name, seeds in runs.items())
     return str(value).replace("'", "")
+
+
+def checkpoint_runs(value) -> dict[str, list[str]]:
+    """{experiment: [seed, ...]} when ``value`` is a list of run checkpoints (an ensemble's
+    members, a teacher), else {}: five checkpoint paths make an unreadable table cell."""
+    found = [re.fullmatch(r"\{checkpoints\}/([^/]+)/seed_(\d+)\.safetensors", str(item))
+             for item in value] if isinstance(value, list) and value else [None]
+    if not all(found):
+        return {}
+    runs: dict[str, list[str]] = {}
+    for match in found:
+        runs.setdefault(match[1], []).append(match[2])
+    return runs
 
 
 def run_overhead_seconds(metrics: pd.DataFrame) -> float:

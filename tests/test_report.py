@@ -10,7 +10,7 @@ import yaml
 
 import nextloc.report
 import nextloc.toc
-from nextloc.report import headline_sentence, search_table, update_readme
+from nextloc.report import format_setting, headline_sentence, search_table, update_readme
 from nextloc.tables import (deltas_table, full_table, markdown_table, mean_std, published_table,
                             short_table)
 
@@ -158,6 +158,15 @@ def test_search_table_is_chronological_and_marks_the_selection(tmp_path, monkeyp
     assert list(child["e"]) == ["not set", "1"]
     assert list(child["selected"]) == ["**selected**", ""]   # 45 % stays ahead of 44 %
     assert list(child["best epoch"]) == ["4", "5.3"]
+
+
+def test_a_list_of_run_checkpoints_prints_as_the_runs_it_names():
+    teacher = [f"{{checkpoints}}/pair/seed_{seed}.safetensors" for seed in (42, 123, 7)]
+    assert format_setting(teacher, False) == "3 runs of pair"
+    assert (format_setting(teacher[:1] + ["{checkpoints}/other/seed_9.safetensors"], False)
+            == "1 run of pair; 1 run of other")
+    assert format_setting(["user", "time"], False) == "[user, time]"
+    assert format_setting(["{checkpoints}/pair/last.safetensors"], False).startswith("[")
 
 
 def test_headline_sentence_names_both_protocols():

@@ -17,10 +17,19 @@ from nextloc.runner import SignalsAtSafePoints, dependencies, run_all
 MEMBERS = ["{checkpoints}/x/seed_{seed}.safetensors", "{checkpoints}/y/seed_{next_seed}.safetensors"]
 
 
-def test_dependencies_are_the_epochs_source_and_the_members_experiments():
-    assert dependencies({"model": "baseline"}) == set()
-    assert dependencies({"epochs_from": "x"}) == {"x"}
-    assert dependencies({"model.members": MEMBERS}) == {"x", "y"}
+def test_dependencies_are_the_epochs_source_and_every_checkpoint_named(project):
+    seeds = [42, 123, 7]
+    experiments = {
+        "x": {"model": "baseline", "seeds": seeds}, "y": {"model": "baseline", "seeds": seeds},
+        "plain": {"model": "baseline", "seeds": seeds},
+        "refit": {"model": "baseline", "refit": True, "epochs_from": "x", "seeds": seeds},
+        "pair_over_budget": {"model": "ensemble", "model.members": MEMBERS, "seeds": seeds},
+        "distilled": {"model": "pointer_ensemble", "seeds": seeds, "model.distill": 0.5,
+                      "model.teacher": ["{checkpoints}/y/seed_42.safetensors"]}}
+    (project / "experiments.yaml").write_text(yaml.safe_dump({"experiments": experiments}))
+    found = {name: dependencies(name, spec) for name, spec in experiments.items()}
+    assert found == {"x": set(), "y": set(), "plain": set(), "refit": {"x"},
+                     "pair_over_budget": {"x", "y"}, "distilled": {"y"}}
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "nextloc"
 # What a model may build on; everything else in nextloc (training, the registry, results,
 # runner, report, CLI) is above the models and may import them, never the other way round.
 BELOW_MODELS = {"nextloc.errors", "nextloc.paths", "nextloc.device", "nextloc.data",
-                "nextloc.metrics"}
+                "nextloc.metrics", "nextloc.batching"}
 MAX_FUNCTION_LINES, MAX_MODULE_LINES = 50, 300
 
 
