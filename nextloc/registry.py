@@ -189,7 +189,9 @@ def run_settings(experiment: str, seed: int, quick: bool, resolve_epochs: bool =
 def search_placeholders(seed: int, quick: bool = False) -> dict:
     """The placeholders of a search trial's settings (those of a run, where the trial's seed is
     also the next seed); a search reads the checkpoints of full runs."""
-    root = paths.checkpoints_dir(quick).relative_to(paths.PROJECT_ROOT)
+    root = paths.checkpoints_dir(quick)
+    if root.is_relative_to(paths.PROJECT_ROOT):  # relative paths are read from the project root
+        root = root.relative_to(paths.PROJECT_ROOT)
     return {"checkpoints": str(root), "seed": seed, "next_seed": seed}
 
 

@@ -54,15 +54,19 @@ def default_storage(name: str) -> str:
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """Any Optuna RDB URL (sqlite, postgresql, mysql), with heartbeats, so that the trials of a
     killed worker are noticed and run again."""
-    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    sqlite = url.startswith("sqlite")
+    kwargs = {"connect_args": {"timeout": 60}} if sqlite else {}
     for attempt in range(1, 6):
         try:
             with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.8
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(
+                storage = optuna.storages.RDBStorage(
                     url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
                     grace_period=GRACE_SECONDS,
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback())
+            if sqlite:
+                serialize_transactions(storage.engine)
+            return storage
         except ImportError as err:
             raise ConfigError(f"no database driver for {url} ({str(err).rstrip('.')}). For "
                               f"PostgreSQL, `pip install psycopg2-binary` and write "
@@ -72,6 +76,28 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
             if attempt == 5:
                 raise
             time.sleep(attempt)  # workers starting together on a new database race to make it
+
+
+def serialize_transactions(engine: sqlalchemy.engine.Engine) -> None:
+    """Make every transaction on a SQLite file take the write lock when it begins.
+
+    Optuna claims a queued trial by reading it as WAITING and writing RUNNING, which a database
+    with row locks (PostgreSQL, MySQL) makes atomic with SELECT ... FOR UPDATE. SQLite has no
+    row locks, and Python's sqlite3 only begins a transaction at the first write, so two workers
+    could both read the trial as WAITING and both train it (seen in a two-worker search: the
+    second worker failed at the end, unable to complete a trial that was already complete).
+    With ``BEGIN IMMEDIATE`` (SQLAlchemy's recipe for pysqlite) the read and the claim are one
+    locked step; the workers wait for each other's short transactions, up to the timeout.
+    """
+    @sqlalchemy.event.listens_for(engine, "connect")
+    def no_implicit_begin(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+    @sqlalchemy.event.listens_for(engine, "begin")
+    def begin_immediate(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    engine.dispose()  # connections opened while the storage was made lack the hooks
 
 
 def encode(value):
