@@ -203,14 +203,26 @@ def search_spec(name: str) -> dict:
     return searches[name]
 
 
+def chosen_trial(name: str):
+    """The trials-table row of the point the search chose: its best trial by validation Acc@1,
+    unless that does not beat the point its base search chose (then that one, from its table).
+    The comparison is with the base's choice, not with the base's own best trial, which a step
+    that kept its own base's point did not choose."""
+    spec = search_spec(name)
+    best = results.best_trial(name)
+    if "base_search" in spec:
+        base = chosen_trial(spec["base_search"])
+        if best["val_acc1"] <= base["val_acc1"]:
+            return base
+    return best
+
+
 def best_point(name: str) -> dict:
-    """The hyperparameters of the search's best trial by validation Acc@1, on top of its base
-    search's best point, if it has one. A child search whose best trial does not beat the base
-    search's best keeps the base's point."""
+    """The hyperparameters the search chose (:func:`chosen_trial`), on top of its base search's
+    point, if it has one."""
     spec = search_spec(name)
     inherited = best_point(spec["base_search"]) if "base_search" in spec else {}
     best = results.best_trial(name)
-    if ("base_search" in spec
-            and best["val_acc1"] <= results.best_trial(spec["base_search"])["val_acc1"]):
+    if "base_search" in spec and best["val_acc1"] <= chosen_trial(spec["base_search"])["val_acc1"]:
         return inherited
     return {**inherited, **spec["base"], **json.loads(best["trial"])}

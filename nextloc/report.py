@@ -35,6 +35,13 @@ def earlier_point(name: str) -> dict:
     return best_point(name)
 
 
+def earlier_trial(name: str) -> pd.Series:
+    """The trials-table row of the point a search step chose (its scores)."""
+    from nextloc.registry import chosen_trial
+
+    return chosen_trial(name)
+
+
 def search_table(name: str, registry: dict) -> pd.DataFrame:
     """One search step in the order its trials ran, with the point it selected marked; a step
     that starts from an earlier one lists that one's choice first, the point to beat."""
@@ -43,8 +50,7 @@ def search_table(name: str, registry: dict) -> pd.DataFrame:
     own = set(spec.get("space", {})) | {k for point in spec.get("points", []) for k in point}
     settings = [c for c in trials.columns if c in own]
     if "base_search" in spec:
-        base = read_search_table(RESULTS_DIR / "search" / f"{spec['base_search']}.csv")
-        best = base.loc[[base["val_acc1"].idxmax()]].assign(trial=EARLIER)
+        best = earlier_trial(spec["base_search"]).to_frame().T.assign(trial=EARLIER)
         point = earlier_point(spec["base_search"])
         best = best.assign(**{c: [point.get(c, "not set")] for c in settings})
         trials = pd.concat([best, trials], ignore_index=True)
@@ -82,16 +88,20 @@ def format_setting(value, null_is_off: bool) -> str:
     return str(value).replace("'", "")
 
 
+CHECKPOINT = r"\{checkpoints\}/([^/]+)/seed_(\d+)\.safetensors"
+
+
 def checkpoint_runs(value) -> dict[str, list[str]]:
     """{experiment: [seed, ...]} when ``value`` is a list of run checkpoints (an ensemble's
-    members, a teacher), else {}: five checkpoint paths make an unreadable table cell."""
-    found = [re.fullmatch(r"\{checkpoints\}/([^/]+)/seed_(\d+)\.safetensors", str(item))
-             for item in value] if isinstance(value, list) and value else [None]
-    if not all(found):
+    members, a teacher), or such a list as the trials table prints it; else {}. Five checkpoint
+    paths make an unreadable table cell."""
+    text = str(value)
+    found = re.findall(CHECKPOINT, text)
+    if not found or not re.fullmatch(r"[\[\]'\", ]*", re.sub(CHECKPOINT, "", text)):
         return {}
     runs: dict[str, list[str]] = {}
-    for match in found:
-        runs.setdefault(match[1], []).append(match[2])
+    for name, seed in found:
+        runs.setdefault(name, []).append(seed)
     return runs
 
 

@@ -145,6 +145,8 @@ def test_search_table_is_chronological_and_marks_the_selection(tmp_path, monkeyp
     registry = {"searches": {"base": {"space": {"model.d": [64, 96], "mask": [None, 0.5]}},
                              "child": {"base_search": "base", "points": [{"e": 1}]}}}
     monkeypatch.setattr(nextloc.report, "earlier_point", lambda name: {"model.d": 96})
+    monkeypatch.setattr(nextloc.report, "earlier_trial", lambda name: pd.read_csv(
+        tmp_path / "search" / f"{name}.csv").iloc[1])
 
     base = search_table("base", registry)
     assert list(base["trial"]) == ["1", "2"]                 # the order the trials ran
@@ -167,6 +169,8 @@ def test_a_list_of_run_checkpoints_prints_as_the_runs_it_names():
             == "1 run of pair; 1 run of other")
     assert format_setting(["user", "time"], False) == "[user, time]"
     assert format_setting(["{checkpoints}/pair/last.safetensors"], False).startswith("[")
+    assert format_setting(str(teacher), False) == "3 runs of pair"  # as the trials table has it
+    assert format_setting(teacher[0] + " and more", False).endswith("and more")
 
 
 def test_headline_sentence_names_both_protocols():

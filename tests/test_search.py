@@ -13,7 +13,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 import nextloc.paths
 from nextloc import study as studies
 from nextloc.errors import ConfigError
-from nextloc.registry import best_point, experiment_settings, search_spec
+from nextloc.registry import best_point, chosen_trial, experiment_settings, search_spec
 from nextloc.search import make_plan, trial_row
 
 
@@ -119,6 +119,24 @@ def test_best_point_builds_on_the_base_search_and_the_child_wins(searches):
         "lr": 0.02,                         # the child's best trial over the parent's
         "model.features": ["user", "time"],
     }
+
+
+def test_a_step_must_beat_the_point_its_base_chose_not_the_bases_own_best_trial(searches,
+                                                                             monkeypatch):
+    # parent chooses 0.45; child's trials (0.43, 0.44) do not beat it, so child keeps parent's
+    # point; grandchild's 0.445 beats child's own best trial (0.44) but not child's choice.
+    registry = {**REGISTRY, "searches": {**REGISTRY["searches"], "grandchild": {
+        "base_search": "child", "seed": 0, "base": {"model": "pointer"},
+        "points": [{"model.dropout": 0.3}]}}}
+    nextloc.paths.REGISTRY_FILE.write_text(yaml.safe_dump(registry))
+    write_trials(searches, "parent", PARENT_TRIALS)
+    write_trials(searches, "child", [(point, acc1 - 0.03) for point, acc1 in CHILD_TRIALS])
+    write_trials(searches, "grandchild", [({"model.dropout": 0.3}, 0.445)])
+    assert chosen_trial("child")["val_acc1"] == 0.45
+    assert best_point("grandchild") == best_point("child") == best_point("parent")
+    write_trials(searches, "grandchild", [({"model.dropout": 0.3}, 0.46)])
+    assert best_point("grandchild") == {**best_point("parent"), "model.dropout": 0.3}
+    assert chosen_trial("grandchild")["val_acc1"] == 0.46
 
 
 def test_best_point_without_results_is_a_config_error(searches):
