@@ -57,11 +57,12 @@ def measure(experiment: str, steps: int, repeats: int) -> dict:
 
     from nextloc.data import load_dataset
     from nextloc.device import set_seed
-    from nextloc.registry import experiment_settings, train_config
+    from nextloc.registry import run_settings, train_config
     from nextloc.train import evaluate, fit, prepare
 
     torch.set_num_threads(1)
-    config = train_config(experiment_settings(experiment), seed=42, num_threads=1)
+    # run_settings fills the checkpoint placeholders (a distilled model reads its teacher's).
+    config = train_config(run_settings(experiment, 42, False), seed=42, num_threads=1)
     data, device = load_dataset(), torch.device("cpu")
     set_seed(42)
     model, split = prepare(config, data, device)

@@ -28,10 +28,11 @@ def registry_settings(model: str) -> tuple[dict, str]:
 
     def standalone(name: str) -> bool:
         spec = experiments[name]
-        placeholders = any("{" in str(value) for value in spec.values()
-                           if isinstance(value, (str, list)))
-        return (spec.get("model") == model and not any(spec.get(key) for key in LINKED)
-                and not placeholders)
+        if spec.get("model") != model or any(spec.get(key) for key in LINKED):
+            return False
+        # Resolved: a searched point may name other runs' checkpoints (a teacher) too.
+        return not any("{" in str(value) for value in experiment_settings(name).values()
+                       if isinstance(value, (str, list)))
 
     names = [name for name in experiments if standalone(name)]
     names.sort(key=lambda name: name != model)

@@ -84,10 +84,12 @@ def test_distillation_needs_a_teacher_and_a_weight_in_range(options, tiny_data):
         student(tiny_data, **options)
 
 
-def test_a_missing_teacher_checkpoint_is_named(tiny_data, tmp_path):
+def test_a_missing_teacher_checkpoint_is_named_at_the_first_training_batch(tiny_data, tmp_path):
     model = student(tiny_data, teacher=[str(tmp_path / "gone.safetensors")], distill=0.5)
+    model.fit_statistics(tiny_data.splits["train"])  # a student that only predicts needs no teacher
+    model.eval()(mixed_length_batch(tiny_data.splits["test"]))
     with pytest.raises(ConfigError, match="gone.safetensors"):
-        model.fit_statistics(tiny_data.splits["train"])
+        model.training_loss(mixed_length_batch(tiny_data.splits["train"]))
 
 
 def test_samples_outside_the_teachers_split_are_refused(tiny_data, teacher_paths):
