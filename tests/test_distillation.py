@@ -97,3 +97,14 @@ def test_samples_outside_the_teachers_split_are_refused(tiny_data, teacher_paths
     model.fit_statistics(tiny_data.splits["train"])
     with pytest.raises(TrainingError, match="not in the split the teacher predicted"):
         model.training_loss(mixed_length_batch(tiny_data.splits["test"]))
+
+
+def test_loading_the_teacher_leaves_the_students_random_stream_alone(tiny_data, teacher_paths):
+    model = student(tiny_data, teacher=teacher_paths, distill=0.5)
+    model.fit_statistics(tiny_data.splits["train"])
+    torch.manual_seed(5)
+    model.training_loss(mixed_length_batch(tiny_data.splits["train"]))  # loads the teacher
+    after_loading = torch.rand(3)
+    torch.manual_seed(5)
+    model.training_loss(mixed_length_batch(tiny_data.splits["train"]))  # already loaded
+    assert torch.equal(torch.rand(3), after_loading)

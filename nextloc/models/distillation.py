@@ -39,7 +39,10 @@ class Teacher:
         target's staypoint id."""
         from nextloc.models.ensemble import load_member  # ensemble imports the registry
 
-        members = [load_member(path) for path in self.paths]
+        # Building the members draws initial weights from torch's generator: a forked one, so
+        # that the student's dropout masks do not depend on whether and when a teacher loads.
+        with torch.random.fork_rng(devices=[]):
+            members = [load_member(path) for path in self.paths]
         for path, member in zip(self.paths, members):
             if (member.num_locations, member.num_users) != self.sizes:
                 raise ConfigError(f"teacher {path}: trained for {member.num_locations} locations "
