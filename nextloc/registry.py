@@ -208,13 +208,18 @@ def chosen_trial(name: str):
     unless that does not beat the point its base search chose (then that one, from its table).
     The comparison is with the base's choice, not with the base's own best trial, which a step
     that kept its own base's point did not choose."""
+    return choice(name)[1]
+
+
+def choice(name: str) -> tuple[str, object]:
+    """(the search whose trial was chosen, that trial's row), for :func:`chosen_trial`."""
     spec = search_spec(name)
     best = results.best_trial(name)
     if "base_search" in spec:
-        base = chosen_trial(spec["base_search"])
+        source, base = choice(spec["base_search"])
         if best["val_acc1"] <= base["val_acc1"]:
-            return base
-    return best
+            return source, base
+    return name, best
 
 
 def best_point(name: str) -> dict:
@@ -222,7 +227,7 @@ def best_point(name: str) -> dict:
     point, if it has one."""
     spec = search_spec(name)
     inherited = best_point(spec["base_search"]) if "base_search" in spec else {}
-    best = results.best_trial(name)
-    if "base_search" in spec and best["val_acc1"] <= chosen_trial(spec["base_search"])["val_acc1"]:
+    source, best = choice(name)
+    if source != name:
         return inherited
     return {**inherited, **spec["base"], **json.loads(best["trial"])}

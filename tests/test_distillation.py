@@ -9,8 +9,7 @@ import torch
 from nextloc.errors import ConfigError, TrainingError
 from nextloc.models.base import build_model, count_parameters
 from nextloc.models.checkpoint import load_checkpoint, save_checkpoint
-from nextloc.models.distillation import distillation_loss
-from nextloc.models.losses import average_probabilities, smoothed_nll
+from nextloc.models.losses import average_probabilities, kl_divergence, smoothed_nll
 from nextloc.train import TrainConfig, train
 from test_models import mixed_length_batch
 
@@ -40,7 +39,7 @@ def test_the_distillation_loss_is_the_kl_divergence_from_the_teacher():
     teacher = torch.log(torch.tensor([[0.5, 0.5, 0.0], [0.25, 0.25, 0.5]]))
     own = torch.log(torch.tensor([[0.25, 0.5, 0.25], [0.25, 0.25, 0.5]]))
     # Sample 1: 0.5 log(0.5 / 0.25) + 0.5 log(0.5 / 0.5) = 0.5 log 2; sample 2: 0. Mean: 0.25 log 2.
-    assert distillation_loss(own, teacher).item() == pytest.approx(0.25 * torch.log(
+    assert kl_divergence(own, teacher).item() == pytest.approx(0.25 * torch.log(
         torch.tensor(2.0)).item())
 
 
@@ -54,7 +53,7 @@ def test_each_member_mixes_its_own_loss_with_the_teachers_soft_target(tiny_data,
     with torch.no_grad():
         soft = average_probabilities([teacher(batch) for teacher in teachers])
     expected = torch.stack([
-        0.25 * smoothed_nll(own, batch["target"], 0.1) + 0.75 * distillation_loss(own, soft)
+        0.25 * smoothed_nll(own, batch["target"], 0.1) + 0.75 * kl_divergence(own, soft)
         for own in (member(batch) for member in model.members)]).mean()
     assert torch.allclose(model.training_loss(batch), expected, atol=1e-5)
 

@@ -76,13 +76,3 @@ class Teacher:
             raise TrainingError("a training sample is not in the split the teacher predicted; "
                                 "distillation trains on the split given to fit_statistics only.")
         return self.log_probs[rows]
-
-
-def distillation_loss(student_log_probs: torch.Tensor,
-                      teacher_log_probs: torch.Tensor) -> torch.Tensor:
-    """KL(teacher || student), averaged over the batch: the soft-target term of distillation
-    at temperature 1 (both inputs are log-probabilities over the same classes)."""
-    teacher = teacher_log_probs.exp()
-    terms = teacher * (teacher_log_probs - student_log_probs)
-    # Classes the teacher rules out (log-probability -inf, e.g. padding) add nothing, not NaN.
-    return torch.where(teacher > 0, terms, 0.0).sum(dim=1).mean()

@@ -26,6 +26,14 @@ def average_probabilities(log_probs: list[torch.Tensor]) -> torch.Tensor:
     return torch.logsumexp(torch.stack(log_probs), dim=0) - math.log(len(log_probs))
 
 
+def kl_divergence(log_probs: torch.Tensor, target_log_probs: torch.Tensor) -> torch.Tensor:
+    """KL(target || model), averaged over the batch, from log-probabilities [B, C]. Classes the
+    target rules out (log-probability -inf, e.g. padding) add nothing, not NaN."""
+    target = target_log_probs.exp()
+    terms = target * (target_log_probs - log_probs)
+    return torch.where(target > 0, terms, 0.0).sum(dim=1).mean()
+
+
 def focal_nll(log_probs: torch.Tensor, target: torch.Tensor, gamma: float = 2.0,
               smoothing: float = 0.0, reduction: str = "mean") -> torch.Tensor:
     """Focal loss on log-probabilities [B, C] and class ids [B], with label smoothing.

@@ -25,8 +25,8 @@ from torch import nn
 
 from nextloc.errors import ConfigError
 from nextloc.models.base import NextLocationModel, register
-from nextloc.models.distillation import Teacher, distillation_loss
-from nextloc.models.losses import average_probabilities, smoothed_nll
+from nextloc.models.distillation import Teacher
+from nextloc.models.losses import average_probabilities, kl_divergence, smoothed_nll
 from nextloc.models.pointer import PointerModel
 
 
@@ -74,10 +74,9 @@ class PointerEnsemble(NextLocationModel):
             for index, own in enumerate(log_probs):
                 others = average_probabilities(
                     [other.detach() for i, other in enumerate(log_probs) if i != index])
-                divergence = (others.exp() * (others - own)).sum(dim=1).mean()
-                losses[index] = losses[index] + self.mutual * divergence
+                losses[index] = losses[index] + self.mutual * kl_divergence(own, others)
         if self.teacher is not None:
             soft_target = self.teacher.lookup(batch)
-            losses = [(1 - self.distill) * loss + self.distill * distillation_loss(own, soft_target)
+            losses = [(1 - self.distill) * loss + self.distill * kl_divergence(own, soft_target)
                       for loss, own in zip(losses, log_probs)]
         return torch.stack(losses).mean()
