@@ -172,6 +172,7 @@ def speed_table() -> pd.DataFrame:
                 continue
             cpu = entry[code]["cpu"]
             speedup = (entry["speedup_per_run"] or {}).get("cpu") if code == "current" else None
+            per_round = entry.get("speedup_per_round", {}).get("cpu") if code == "current" else None
             rows.append({"experiment": f"`{name}`",
                          "code": f"{code} ({bench[code]['commit'][:7]})",
                          "ms per batch": f"{cpu['train_batch_ms']:.1f}",
@@ -179,7 +180,9 @@ def speed_table() -> pd.DataFrame:
                          "epoch, s": f"{cpu['epoch_seconds']:.1f}",
                          "epochs per run": entry["epochs_per_run"],
                          "run, s": f"{cpu['run_seconds']:.0f}",
-                         "run speed-up": f"{speedup:.2f}x" if speedup else ""})
+                         "run speed-up": f"{speedup:.2f}x" if speedup else "",
+                         "per round": (f"{min(per_round):.2f}-{max(per_round):.2f}x"
+                                       if per_round else "")})
     return pd.DataFrame(rows)
 
 

@@ -5,11 +5,14 @@ thread, this code against a reference commit, in one invocation, into
 Each implementation runs in its own process (the reference from a temporary git worktree), the
 two alternating, so that both see the same machine. A measurement trains a fixed number of
 batches (after a few untimed ones) and evaluates the validation split once, twice over, and
-keeps the faster of each; an epoch is ``steps per epoch x seconds per batch + one validation
+keeps the faster of each. An epoch is ``steps per epoch x seconds per batch + one validation
 pass``, a run is an epoch times the epochs a run takes: the median best epoch recorded in
 ``results/metrics.csv`` plus the patience of early stopping (capped at ``epochs``). Inference
 is the validation pass per 1,000 samples (forward and ranking). Wall time is noisy on a shared
-machine, so the process CPU time is recorded beside it.
+machine, so the process CPU time is recorded beside it. The speed-up compares the fastest
+measurement of each tree over all rounds; the speed-up within each round (the two trees
+measured one after the other) is recorded beside it, and its spread shows how much the
+machine drifted during the benchmark.
 
 Run as a script (``python nextloc/speed.py --measure ...``) it measures whichever
 ``nextloc`` comes first on ``PYTHONPATH``, through functions both trees have.
@@ -156,7 +159,7 @@ def machine() -> dict:
             "load_average_at_start": [round(x, 2) for x in os.getloadavg()]}
 
 
-def run_benchmark(experiments: list[str], steps: int = 40, repeats: int = 2, rounds: int = 2,
+def run_benchmark(experiments: list[str], steps: int = 40, repeats: int = 2, rounds: int = 4,
                   reference: str = REFERENCE_COMMIT) -> dict:
     """Measure the reference and this tree, alternating ``rounds`` times; the report."""
     from nextloc.paths import PROJECT_ROOT
@@ -173,12 +176,21 @@ def run_benchmark(experiments: list[str], steps: int = 40, repeats: int = 2, rou
                                                    Path(scratch) / f"cache-{name}"))
         finally:
             git("worktree", "remove", "--force", str(tree))
-    return report(experiments, {k: best_of(v) for k, v in runs.items()}, reference, started,
-                  info, {"train_batches": steps, "repeats": repeats, "rounds": rounds})
+    return report(experiments, runs, reference, started, info,
+                  {"train_batches": steps, "repeats": repeats, "rounds": rounds})
 
 
-def report(experiments: list[str], best: dict, reference: str, started: str, info: dict,
+def round_speedups(name: str, runs: dict, length: dict) -> list[float]:
+    """The CPU speed-up of a run in each round: the two trees measured one after the other see
+    nearly the same machine, so the spread of these ratios shows how much the machine drifted."""
+    return [speedup(summarize(reference[name], length), summarize(current[name], length))["cpu"]
+            for reference, current in zip(runs["reference"], runs["current"])
+            if name in reference]
+
+
+def report(experiments: list[str], runs: dict, reference: str, started: str, info: dict,
            protocol: dict) -> dict:
+    best = {k: best_of(v) for k, v in runs.items()}
     out = {"measured": started, "machine": info, "protocol": {**protocol, "method": __doc__},
            "reference": {"commit": reference},
            "current": {"commit": git("rev-parse", "HEAD"),
@@ -190,6 +202,7 @@ def report(experiments: list[str], best: dict, reference: str, started: str, inf
         entry = {**length, "reference": reference and summarize(reference, length),
                  "current": summarize(best["current"][name], length)}
         entry["speedup_per_run"] = speedup(entry["reference"], entry["current"])
+        entry["speedup_per_round"] = {"cpu": round_speedups(name, runs, length)}
         out["experiments"][name] = entry
     return out
 

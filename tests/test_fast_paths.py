@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from nextloc.models import build_model
-from nextloc.models.layers import cheap_dropout, pre_norm_encoder, run_encoder
+from nextloc.device import keep_freed_memory
+from nextloc.models.layers import cheap_dropout, keep_masks, pre_norm_encoder, run_encoder
 from nextloc.train import evaluate
 
 
@@ -39,6 +40,39 @@ def test_cheap_dropout_keeps_one_minus_p_scaled_and_is_the_identity_in_eval():
     assert dropped.unique().tolist() == pytest.approx([0.0, 1 / 0.7])
     assert dropped.mean().item() == pytest.approx(1.0, abs=0.01)
     assert cheap_dropout(values, 0.3, training=False) is values
+
+
+def test_keep_masks_drop_p_rounded_to_16_bits_and_keep_the_expected_value():
+    torch.manual_seed(0)
+    like = torch.zeros(1)
+    masks = keep_masks([(300, 1000), (7,), (2, 3, 5)], 0.1, like)
+    assert [tuple(mask.shape) for mask in masks] == [(300, 1000), (7,), (2, 3, 5)]
+    dropped = 6554 / 65536  # 0.1 rounded to a multiple of 1/65536
+    values = torch.cat([mask.reshape(-1) for mask in masks])
+    assert values.unique().tolist() == pytest.approx([0.0, 1 / (1 - dropped)])
+    assert (values == 0).float().mean().item() == pytest.approx(dropped, abs=0.002)
+    assert values.mean().item() == pytest.approx(1.0, abs=0.003)
+    # The four 16-bit lanes of each random word are independent: neighbours do not correlate.
+    kept = (masks[0].reshape(-1) > 0).float()
+    assert torch.corrcoef(torch.stack([kept[:-1], kept[1:]]))[0, 1].abs().item() < 0.01
+    assert (keep_masks([(50,)], 0.0, like)[0] == 1).all()
+
+
+def test_the_written_out_encoder_draws_its_dropout_from_the_seed():
+    encoder = pre_norm_encoder(16, 2, 4, 32, dropout=0.3).train()
+    steps, padding = torch.randn(3, 5, 16), torch.zeros(3, 5, dtype=torch.bool)
+    outputs = []
+    for seed in (1, 1, 2):
+        torch.manual_seed(seed)
+        outputs.append(run_encoder(encoder, steps, padding))
+    assert torch.equal(outputs[0], outputs[1]) and not torch.equal(outputs[0], outputs[2])
+
+
+def test_keeping_freed_memory_is_a_no_op_without_glibc(monkeypatch):
+    def no_libc(name):
+        raise OSError(f"{name}: not found")
+    monkeypatch.setattr("ctypes.CDLL", no_libc)
+    keep_freed_memory()  # returns without raising
 
 
 def test_evaluation_in_length_order_gives_the_predictions_in_split_order(tiny_data):

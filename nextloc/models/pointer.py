@@ -183,7 +183,7 @@ class PointerModel(NextLocationModel):
         if len(parts) == 1:
             return torch.log(parts[0] + EPSILON)
         gate = torch.sigmoid(self.gate(summary))
-        return torch.log(gate * parts[0] + (1 - gate) * parts[1] + EPSILON)
+        return torch.log(torch.lerp(parts[1], parts[0], gate).add_(EPSILON))
 
     def copy_distribution(self, hidden, summary, batch) -> torch.Tensor:
         """[B, N] attention over the history steps, summed per location."""
@@ -193,7 +193,8 @@ class PointerModel(NextLocationModel):
             current = last_step(batch["location"], batch["length"])
             keys = keys + self.key_distance(self.geography.step_buckets(batch["location"],
                                                                         current))
-        scores = (keys @ self.query(summary)[:, :, None])[..., 0] / math.sqrt(hidden.shape[-1])
+        scores = torch.bmm(keys, self.query(summary)[:, :, None] / math.sqrt(hidden.shape[-1]))
+        scores = scores.view(scores.shape[:2])
         if "recency" in self.features:
             scores = scores + self.recency_bias(self.steps_back_index(batch))[..., 0]
         if "time_apart" in self.features:
