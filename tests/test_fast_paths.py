@@ -68,6 +68,31 @@ def test_the_written_out_encoder_draws_its_dropout_from_the_seed():
     assert torch.equal(outputs[0], outputs[1]) and not torch.equal(outputs[0], outputs[2])
 
 
+def test_the_written_out_encoder_applies_each_dropout_mask_where_torchs_layer_drops():
+    torch.manual_seed(0)
+    encoder = pre_norm_encoder(16, 2, 4, 32, dropout=0.3).train()
+    steps = torch.randn(3, 5, 16)
+    padding = torch.tensor([[False] * 5, [False] * 3 + [True] * 2, [False] + [True] * 4])
+    torch.manual_seed(7)
+    written_out = run_encoder(encoder, steps, padding)
+    torch.manual_seed(7)  # the same draw: weights, attention output, hidden, output per layer
+    shapes = [(3, 4, 5, 5), (3, 5, 16), (3, 5, 32), (3, 5, 16)]
+    masks = keep_masks(shapes * 2, 0.3, steps)
+    expected = steps
+    for number, layer in enumerate(encoder.layers):
+        weights_mask, attended_mask, hidden_mask, out_mask = masks[4 * number:4 * number + 4]
+        q, k, v = (torch.nn.functional.linear(layer.norm1(expected), layer.self_attn.in_proj_weight,
+                                              layer.self_attn.in_proj_bias)
+                   .view(3, 5, 3, 4, 4).permute(2, 0, 3, 1, 4))
+        scores = (q @ k.transpose(-1, -2) / 2.0).masked_fill(padding[:, None, None, :],
+                                                              float("-inf"))
+        mixed = ((scores.softmax(-1) * weights_mask) @ v).transpose(1, 2).reshape(3, 5, 16)
+        expected = expected + layer.self_attn.out_proj(mixed) * attended_mask
+        hidden = torch.relu(layer.linear1(layer.norm2(expected))) * hidden_mask
+        expected = expected + layer.linear2(hidden) * out_mask
+    torch.testing.assert_close(written_out, expected, atol=1e-5, rtol=1e-5)
+
+
 def test_keeping_freed_memory_is_a_no_op_without_glibc(monkeypatch):
     def no_libc(name):
         raise OSError(f"{name}: not found")
