@@ -221,6 +221,15 @@ def prepare_study(name: str, storage: str) -> optuna.Study:
     return study
 
 
+def sampler_seeds(study: optuna.Study, seed: int, jobs: int, shared: bool) -> list[int]:
+    """One TPE seed per local worker: ``seed``, ``seed + 1``, ... for a search this process
+    runs alone. A process that joins a study in a shared storage, or one whose trials another
+    worker is running, adds its process id: with the same seeds as the others its workers
+    would propose the very points the others proposed first (each then skipped as a duplicate)."""
+    joined = shared or any(t.state == TrialState.RUNNING for t in study.get_trials(deepcopy=False))
+    return [seed + index + (os.getpid() if joined else 0) for index in range(jobs)]
+
+
 def run_search(name: str, jobs: int = 2, storage: str | None = None) -> pd.DataFrame:
     """Run (or continue, or join) the search ``name`` with ``jobs`` local worker processes;
     the trials table, best first."""
@@ -228,8 +237,8 @@ def run_search(name: str, jobs: int = 2, storage: str | None = None) -> pd.DataF
         raise ConfigError(f"--jobs must be a positive integer; got {jobs!r}.")
     storage = storage or studies.default_storage(name)
     study = prepare_study(name, storage)
-    seed, shared = make_plan(name).seed, storage != studies.default_storage(name)
-    seeds = [seed + index + (os.getpid() if shared else 0) for index in range(jobs)]
+    seeds = sampler_seeds(study, make_plan(name).seed, jobs,
+                          shared=storage != studies.default_storage(name))
     if jobs == 1:
         ran = work(name, storage, seeds[0])
     else:

@@ -4,7 +4,9 @@ are hand-written CSVs in tmp_path (the workers are tested in test_search_workers
 from __future__ import annotations
 
 import json
+import os
 
+import optuna
 import pandas as pd
 import pytest
 import yaml
@@ -14,7 +16,7 @@ import nextloc.paths
 from nextloc import study as studies
 from nextloc.errors import ConfigError
 from nextloc.registry import best_point, chosen_trial, experiment_settings, search_spec
-from nextloc.search import make_plan, trial_row
+from nextloc.search import make_plan, sampler_seeds, trial_row
 
 
 def key(point: dict) -> str:
@@ -183,3 +185,11 @@ def test_trial_row_averages_the_seeds_of_one_point():
     assert (row["lr"], row["model.dim"], row["seeds"], row["n_params"]) == (0.01, 32, 2, 10)
     assert row["best_epoch"] == 5.5 and row["train_seconds"] == 15.0
     assert row["val_acc1"] == pytest.approx(0.45) and row["val_mrr"] == pytest.approx(0.55)
+
+
+def test_a_worker_joining_a_running_search_draws_its_own_sampler_seeds():
+    study = optuna.create_study(direction="maximize")
+    assert sampler_seeds(study, 7, 2, shared=False) == [7, 8]
+    assert sampler_seeds(study, 7, 2, shared=True) == [7 + os.getpid(), 8 + os.getpid()]
+    study.ask()  # another worker's trial, still running
+    assert sampler_seeds(study, 7, 1, shared=False) == [7 + os.getpid()]
