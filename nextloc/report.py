@@ -65,12 +65,23 @@ def search_table(name: str, registry: dict) -> pd.DataFrame:
                          for v, label in zip(trials[column], labels)]
     table["seeds"] = (trials["seeds"].fillna(1).astype(int) if "seeds" in trials
                       else [1] * len(trials))
-    table["parameters"] = [f"{int(v):,}" for v in trials["n_params"]]
-    table["best epoch"] = [f"{v:.1f}".removesuffix(".0") for v in trials["best_epoch"]]
-    table["val Acc@1 %"] = [f"{100 * v:.2f}" for v in trials["val_acc1"]]
-    table["val MRR %"] = [f"{100 * v:.2f}" for v in trials["val_mrr"]]
+    pruned = trials.get("state", pd.Series([""] * len(trials))).eq("PRUNED").to_numpy()
+    # A pruned trial stopped during one of its seeds: it has the seeds it finished, no scores.
+    table["seeds"] = [f"{n} finished, pruned" if cut else str(n)
+                      for n, cut in zip(table["seeds"], pruned)]
+    table["parameters"] = [dash_if_missing(v, lambda v: f"{int(v):,}") for v in trials["n_params"]]
+    table["best epoch"] = [dash_if_missing(v, lambda v: f"{v:.1f}".removesuffix(".0"))
+                           for v in trials["best_epoch"]]
+    table["val Acc@1 %"] = [dash_if_missing(v, lambda v: f"{100 * v:.2f}")
+                            for v in trials["val_acc1"]]
+    table["val MRR %"] = [dash_if_missing(v, lambda v: f"{100 * v:.2f}")
+                          for v in trials["val_mrr"]]
     table["selected"] = ["**selected**" if i == chosen else "" for i in range(len(trials))]
     return table
+
+
+def dash_if_missing(value, formatted) -> str:
+    return "–" if pd.isna(value) else formatted(value)
 
 
 def format_setting(value, null_is_off: bool) -> str:
@@ -81,6 +92,8 @@ def format_setting(value, null_is_off: bool) -> str:
         return "off" if null_is_off else "as before"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, float):
+        return f"{value:.3g}"  # a value sampled from a range: 0.000978, not 0.0009781801964118503
     runs = checkpoint_runs(value)
     if runs:
         return "; ".join(f"{len(seeds)} run{'s' * (len(seeds) > 1)} of {name}"

@@ -162,6 +162,23 @@ def test_search_table_is_chronological_and_marks_the_selection(tmp_path, monkeyp
     assert list(child["best epoch"]) == ["4", "5.3"]
 
 
+def test_a_pruned_trial_shows_the_seeds_it_finished_and_no_scores(tmp_path, monkeypatch):
+    monkeypatch.setattr(nextloc.report, "RESULTS_DIR", tmp_path)
+    (tmp_path / "search").mkdir()
+    pd.DataFrame({"trial": ['{"lr": 0.1}', '{"lr": 0.2}'], "lr": [0.0009781801964, 0.002],
+                  "seeds": [3, 1], "n_params": [100.0, np.nan], "best_epoch": [4.0, np.nan],
+                  "val_acc1": [0.5, np.nan], "val_mrr": [0.6, np.nan],
+                  "state": ["COMPLETE", "PRUNED"]}
+                 ).to_csv(tmp_path / "search" / "tpe.csv", index=False)
+    table = search_table("tpe", {"searches": {"tpe": {"space": {"lr": {"low": 1e-4,
+                                                                       "high": 1e-2}}}}})
+    assert list(table["lr"]) == ["0.000978", "0.002"]        # three significant digits
+    assert list(table["seeds"]) == ["3", "1 finished, pruned"]
+    assert list(table["val Acc@1 %"]) == ["50.00", "–"]
+    assert list(table["parameters"]) == ["100", "–"]
+    assert list(table["selected"]) == ["**selected**", ""]
+
+
 def test_a_list_of_run_checkpoints_prints_as_the_runs_it_names():
     teacher = [f"{{checkpoints}}/pair/seed_{seed}.safetensors" for seed in (42, 123, 7)]
     assert format_setting(teacher, False) == "3 runs of pair"
