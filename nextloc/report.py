@@ -66,8 +66,8 @@ def search_table(name: str, registry: dict) -> pd.DataFrame:
     table["seeds"] = (trials["seeds"].fillna(1).astype(int) if "seeds" in trials
                       else [1] * len(trials))
     pruned = trials.get("state", pd.Series([""] * len(trials))).eq("PRUNED").to_numpy()
-    # A pruned trial stopped during one of its seeds: it has the seeds it finished, no scores.
-    table["seeds"] = [f"{n} finished, pruned" if cut else str(n)
+    # A pruned trial stopped during one of its seeds: "pruned (n)" with the n seeds it finished.
+    table["seeds"] = [f"pruned ({n})" if cut else str(n)
                       for n, cut in zip(table["seeds"], pruned)]
     table["parameters"] = [dash_if_missing(v, lambda v: f"{int(v):,}") for v in trials["n_params"]]
     table["best epoch"] = [dash_if_missing(v, lambda v: f"{v:.1f}".removesuffix(".0"))

@@ -173,7 +173,7 @@ def test_a_pruned_trial_shows_the_seeds_it_finished_and_no_scores(tmp_path, monk
     table = search_table("tpe", {"searches": {"tpe": {"space": {"lr": {"low": 1e-4,
                                                                        "high": 1e-2}}}}})
     assert list(table["lr"]) == ["0.000978", "0.002"]        # three significant digits
-    assert list(table["seeds"]) == ["3", "1 finished, pruned"]
+    assert list(table["seeds"]) == ["3", "pruned (1)"]
     assert list(table["val Acc@1 %"]) == ["50.00", "–"]
     assert list(table["parameters"]) == ["100", "–"]
     assert list(table["selected"]) == ["**selected**", ""]
