@@ -123,8 +123,9 @@ def run_encoder(encoder: nn.TransformerEncoder, steps: torch.Tensor,
                 padding_mask: torch.Tensor) -> torch.Tensor:
     """``encoder(steps, src_key_padding_mask=padding_mask)`` of a :func:`pre_norm_encoder` in
     training mode, written out: the same parameters and the same function, with all its dropout
-    masks from one :func:`keep_masks` draw and none of nn.MultiheadAttention's per-call overhead
-    (together about 2x faster on one CPU thread). In eval mode, and for other encoders, torch's
+    masks from one :func:`keep_masks` draw (one drop rate for all of them, as in the layers this
+    module builds) and none of nn.MultiheadAttention's per-call overhead (``nextloc benchmark
+    speed`` measures the gain). In eval mode, and for other encoders, torch's
     own (fused) path runs."""
     first = encoder.layers[0]
     if not (encoder.training and first.norm_first and first.self_attn.batch_first
