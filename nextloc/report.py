@@ -63,12 +63,10 @@ def search_table(name: str, registry: dict) -> pd.DataFrame:
     for column in settings:
         table[column] = [format_setting(v, label == EARLIER or column in spec.get("space", {}))
                          for v, label in zip(trials[column], labels)]
-    table["seeds"] = (trials["seeds"].fillna(1).astype(int) if "seeds" in trials
-                      else [1] * len(trials))
-    pruned = trials.get("state", pd.Series([""] * len(trials))).eq("PRUNED").to_numpy()
+    seeds = trials["seeds"].fillna(1).astype(int) if "seeds" in trials else [1] * len(trials)
+    pruned = trials.get("state", pd.Series([""] * len(trials))).eq("PRUNED")
     # A pruned trial stopped during one of its seeds: "pruned (n)" with the n seeds it finished.
-    table["seeds"] = [f"pruned ({n})" if cut else str(n)
-                      for n, cut in zip(table["seeds"], pruned)]
+    table["seeds"] = [f"pruned ({n})" if cut else str(n) for n, cut in zip(seeds, pruned)]
     table["parameters"] = [dash_if_missing(v, lambda v: f"{int(v):,}") for v in trials["n_params"]]
     table["best epoch"] = [dash_if_missing(v, lambda v: f"{v:.1f}".removesuffix(".0"))
                            for v in trials["best_epoch"]]
