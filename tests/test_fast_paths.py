@@ -9,15 +9,17 @@ import torch
 from nextloc.models import build_model
 from nextloc.device import keep_freed_memory
 from nextloc.models.layers import cheap_dropout, keep_masks, pre_norm_encoder, run_encoder
+from nextloc.optimizer import FlatAdamW
 from nextloc.train import evaluate
 
 
-def test_the_written_out_encoder_is_torchs_encoder_in_values_and_gradients():
+@pytest.mark.parametrize("width", [7, 20])  # keys padded to 16 (see attention_keys), and not
+def test_the_written_out_encoder_is_torchs_encoder_in_values_and_gradients(width):
     torch.manual_seed(0)
     encoder = pre_norm_encoder(16, 2, 4, 32, dropout=0.0).train()
-    steps = torch.randn(5, 7, 16, requires_grad=True)
-    lengths = torch.tensor([7, 3, 1, 5, 6])
-    padding = torch.arange(7)[None, :] >= lengths[:, None]
+    steps = torch.randn(5, width, 16, requires_grad=True)
+    lengths = torch.tensor([width, 3, 1, 5, 6])
+    padding = torch.arange(width)[None, :] >= lengths[:, None]
     real = ~padding[..., None]
     expected = encoder(steps, src_key_padding_mask=padding)
     (expected * real).sum().backward()
@@ -76,7 +78,9 @@ def test_the_written_out_encoder_applies_each_dropout_mask_where_torchs_layer_dr
     torch.manual_seed(7)
     written_out = run_encoder(encoder, steps, padding)
     torch.manual_seed(7)  # the same draw: weights, attention output, hidden, output per layer
-    shapes = [(3, 4, 5, 5), (3, 5, 16), (3, 5, 32), (3, 5, 16)]
+    # The attention weights' mask covers 16 keys (attention_keys); the 11 padded keys have
+    # weight 0, so their part of the mask changes nothing.
+    shapes = [(3, 4, 5, 16), (3, 5, 16), (3, 5, 32), (3, 5, 16)]
     masks = keep_masks(shapes * 2, 0.3, steps)
     expected = steps
     for number, layer in enumerate(encoder.layers):
@@ -86,11 +90,35 @@ def test_the_written_out_encoder_applies_each_dropout_mask_where_torchs_layer_dr
                    .view(3, 5, 3, 4, 4).permute(2, 0, 3, 1, 4))
         scores = (q @ k.transpose(-1, -2) / 2.0).masked_fill(padding[:, None, None, :],
                                                               float("-inf"))
-        mixed = ((scores.softmax(-1) * weights_mask) @ v).transpose(1, 2).reshape(3, 5, 16)
+        mixed = ((scores.softmax(-1) * weights_mask[..., :5]) @ v).transpose(1, 2).reshape(3, 5, 16)
         expected = expected + layer.self_attn.out_proj(mixed) * attended_mask
         hidden = torch.relu(layer.linear1(layer.norm2(expected))) * hidden_mask
         expected = expected + layer.linear2(hidden) * out_mask
     torch.testing.assert_close(written_out, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_the_flat_optimizer_steps_like_adamw_with_clipping_over_the_separate_tensors():
+    torch.manual_seed(0)
+    encoder = pre_norm_encoder(16, 1, 4, 32, dropout=0.0).train()
+    twin = pre_norm_encoder(16, 1, 4, 32, dropout=0.0).train()
+    twin.load_state_dict(encoder.state_dict())
+    steps = torch.randn(4, 6, 16)
+    separate = list(encoder.parameters())
+    reference = torch.optim.AdamW(separate, lr=0.01, weight_decay=0.1, fused=True)
+    flat = FlatAdamW(list(twin.parameters()), lr=0.01, weight_decay=0.1, fused=True)
+    for _ in range(3):
+        reference.zero_grad(set_to_none=True)
+        (encoder(steps) ** 2).sum().backward()
+        torch.nn.utils.clip_grad_norm_(separate, 0.5)  # the loss's gradient norm is ~100
+        reference.step()
+        flat.zero_grad()
+        (twin(steps) ** 2).sum().backward()
+        flat.clip_grad_norm(0.5)
+        flat.step()
+    for name, value in encoder.state_dict().items():
+        torch.testing.assert_close(twin.state_dict()[name], value, atol=1e-6, rtol=1e-6)
+    buffer = flat.flat.untyped_storage().data_ptr()
+    assert all(p.untyped_storage().data_ptr() == buffer for p in twin.parameters())
 
 
 def test_keeping_freed_memory_is_a_no_op_without_glibc(monkeypatch):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
@@ -18,7 +19,10 @@ from nextloc.paths import atomic_write
 def save_checkpoint(path: str | Path, model: NextLocationModel, config: dict) -> None:
     metadata = {"config": json.dumps(config), "num_locations": str(model.num_locations),
                 "num_users": str(model.num_users)}
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    # clone: safetensors refuses tensors that share memory, and after training the parameters
+    # are views into one buffer (nextloc.optimizer)
+    state = {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
+             for k, v in model.state_dict().items()}
     atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
 
 

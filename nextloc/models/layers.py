@@ -105,18 +105,29 @@ def keep_masks(shapes: list[tuple[int, ...]], p: float,
 def _self_attention(layer: nn.TransformerEncoderLayer, values: torch.Tensor,
                     padding: torch.Tensor, weight_mask: torch.Tensor) -> torch.Tensor:
     """Multi-head self-attention on [B, L, D] ``values``, with its heads folded into the batch
-    dimension of batched matrix products; ``padding`` is the [B * heads, 1, L] additive key
-    mask (0 or -inf) and ``weight_mask`` the attention weights' dropout mask."""
+    dimension of batched matrix products; ``padding`` is the [B * heads, 1, K] additive key
+    mask (0 or -inf; K >= L, see :func:`attention_keys`) and ``weight_mask`` the attention
+    weights' dropout mask."""
     attention = layer.self_attn
     batch, width, dim = values.shape
-    heads = attention.num_heads
-    q, k, v = (nn.functional.linear(values, attention.in_proj_weight, attention.in_proj_bias)
-               .view(batch, width, 3, heads, dim // heads).permute(2, 0, 3, 1, 4)
-               .reshape(3, batch * heads, width, dim // heads))
-    scores = torch.baddbmm(padding, q, k.transpose(1, 2), alpha=(heads / dim) ** 0.5)
-    weights = torch.softmax(scores, dim=-1) * weight_mask.view(batch * heads, width, width)
+    heads, keys = attention.num_heads, padding.shape[-1]
+    projected = (nn.functional.linear(values, attention.in_proj_weight, attention.in_proj_bias)
+                 .view(batch, width, 3, heads, dim // heads).permute(2, 0, 3, 1, 4))
+    if keys > width:  # the extra keys are zeros, masked out by ``padding``
+        projected = nn.functional.pad(projected, (0, 0, 0, keys - width))
+    q, k, v = projected.reshape(3, batch * heads, keys, dim // heads)
+    scores = torch.baddbmm(padding, q[:, :width], k.transpose(1, 2), alpha=(heads / dim) ** 0.5)
+    weights = torch.softmax(scores, dim=-1) * weight_mask.view(batch * heads, width, keys)
     mixed = torch.bmm(weights, v).view(batch, heads, width, -1).transpose(1, 2)
     return attention.out_proj(mixed.reshape(batch, width, dim))
+
+
+def attention_keys(width: int) -> int:
+    """How many keys the attention of :func:`run_encoder` scores for ``width`` steps: at least
+    16, because torch's CPU softmax handles rows of fewer than 16 numbers one number at a time,
+    some 15x slower per number than a row of 16 (half the training batches of the pointer model
+    are that short); the padded keys get weight 0."""
+    return max(width, 16)
 
 
 def run_encoder(encoder: nn.TransformerEncoder, steps: torch.Tensor,
@@ -135,12 +146,14 @@ def run_encoder(encoder: nn.TransformerEncoder, steps: torch.Tensor,
         return encoder(steps, src_key_padding_mask=padding_mask)
     batch, width, dim = steps.shape
     heads = first.self_attn.num_heads
-    shapes = [(batch, heads, width, width), (batch, width, dim),
+    keys = attention_keys(width)
+    shapes = [(batch, heads, width, keys), (batch, width, dim),
               (batch, width, first.linear1.out_features), (batch, width, dim)]
     masks = keep_masks(shapes * len(encoder.layers), first.dropout.p, steps)
+    padding_mask = nn.functional.pad(padding_mask, (0, keys - width), value=True)
     padding = torch.zeros(padding_mask.shape, dtype=steps.dtype, device=steps.device)
     padding = (padding.masked_fill(padding_mask, float("-inf"))[:, None, None, :]
-               .expand(batch, heads, 1, width).reshape(batch * heads, 1, width))
+               .expand(batch, heads, 1, keys).reshape(batch * heads, 1, keys))
     for number, layer in enumerate(encoder.layers):
         weight_mask, attended_mask, hidden_mask, out_mask = masks[4 * number:4 * number + 4]
         attended = _self_attention(layer, layer.norm1(steps), padding, weight_mask)

@@ -1,0 +1,52 @@
+"""The training loop's optimizer step: AdamW and gradient clipping over one flat buffer.
+
+The models of this report have dozens of parameter tensors with few numbers in each, and on the
+CPU the per-tensor bookkeeping of ``torch.optim.AdamW`` and of ``clip_grad_norm_`` costs more
+than their arithmetic. :class:`FlatAdamW` makes every trainable parameter a view into one flat
+buffer, and its gradient a view into a second one, so that AdamW's fused kernel and the clipping
+each work on a single tensor. The update is the same up to rounding: the gradient norm sums
+its squares in another order, and the fused kernel rounds the last few numbers of a tensor
+(which it handles one by one) differently in the last bit.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def share_one_buffer(parameters: list[nn.Parameter]) -> nn.Parameter:
+    """Move ``parameters`` (values unchanged) into one flat buffer, their gradients into a
+    zeroed second one; return the flat parameter, whose ``grad`` is that second buffer.
+
+    Backward then adds each new gradient into its view in place, so the gradients must be
+    zeroed in place between steps (:meth:`FlatAdamW.zero_grad`), never set to None.
+    """
+    flat = nn.Parameter(torch.cat([parameter.detach().reshape(-1) for parameter in parameters]))
+    flat.grad = torch.zeros_like(flat)
+    offset = 0
+    for parameter in parameters:
+        size = parameter.numel()
+        parameter.data = flat.data[offset:offset + size].view_as(parameter)
+        parameter.grad = flat.grad[offset:offset + size].view_as(parameter)
+        offset += size
+    return flat
+
+
+class FlatAdamW:
+    """``torch.optim.AdamW`` over the flat buffer of ``parameters`` (``optimizer``, for a
+    learning-rate scheduler), with the three calls of a training step."""
+
+    def __init__(self, parameters: list[nn.Parameter], lr: float, weight_decay: float,
+                 fused: bool):
+        self.flat = share_one_buffer(parameters)
+        self.optimizer = torch.optim.AdamW([self.flat], lr=lr, weight_decay=weight_decay,
+                                           fused=fused)
+
+    def zero_grad(self) -> None:
+        self.flat.grad.zero_()
+
+    def clip_grad_norm(self, max_norm: float) -> None:
+        torch.nn.utils.clip_grad_norm_([self.flat], max_norm)
+
+    def step(self) -> None:
+        self.optimizer.step()
