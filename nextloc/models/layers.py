@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -87,18 +88,22 @@ def keep_masks(shapes: list[tuple[int, ...]], p: float,
     """Scaled dropout masks of several ``shapes`` (each element 0, or 1 / (1 - p) with
     probability 1 - p), all from one draw of random 16-bit integers.
 
-    One 64-bit word gives four masks, against one 32-bit float per mask for ``torch.rand``: on
-    the CPU, random numbers are the dearest part of a small model's dropout. The drop rate is p
-    rounded to a multiple of 1/65536 (0.1 becomes 0.100006), and the scale follows the rounded
-    rate, so that the expected value of every masked element is unchanged.
+    On the CPU, random numbers are the dearest part of a small model's dropout. One 64-bit word
+    gives four masks, against one 32-bit float per mask for ``torch.rand``; the words come from
+    numpy's PCG64DXSM generator, seeded from torch's (``torch.manual_seed`` fixes the masks),
+    which makes them twice as fast as torch's CPU generator, and numpy compares and scales them
+    in one pass. The drop rate is p rounded to a multiple of 1/65536 (0.1 becomes 0.100006),
+    and the scale follows the rounded rate, so that the expected value of every masked element
+    is unchanged.
     """
     sizes = [math.prod(shape) for shape in shapes]
     total = sum(sizes)
-    words = torch.empty((total + 3) // 4, dtype=torch.int64, device=like.device)
-    words.random_(-2 ** 63, None)  # the whole 64-bit range: four uniform 16-bit lanes per word
+    seed = int(torch.randint(2 ** 62, (), dtype=torch.int64).item())
+    lanes = np.random.PCG64DXSM(seed).random_raw((total + 3) // 4).view(np.int16)[:total]
     dropped = round(p * 65536)
-    masks = (words.view(torch.int16)[:total].to(like.dtype)
-             .ge_(dropped - 32768).mul_(65536 / (65536 - dropped)))
+    scale = np.float32(65536 / (65536 - dropped))
+    masks = np.multiply(lanes >= dropped - 32768, scale, dtype=np.float32)
+    masks = torch.from_numpy(masks).to(device=like.device, dtype=like.dtype)
     return [mask.view(shape) for mask, shape in zip(masks.split(sizes), shapes)]
 
 
