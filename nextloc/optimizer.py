@@ -19,7 +19,10 @@ def share_one_buffer(parameters: list[nn.Parameter]) -> nn.Parameter:
     zeroed second one; return the flat parameter, whose ``grad`` is that second buffer.
 
     Backward then adds each new gradient into its view in place, so the gradients must be
-    zeroed in place between steps (:meth:`FlatAdamW.zero_grad`), never set to None.
+    zeroed in place between steps (:meth:`FlatAdamW.zero_grad`), never set to None. A parameter
+    that gets no gradient (one of a path an ablation switches off) thus has a zero one, which
+    AdamW, unlike a missing one, answers with weight decay; such a parameter takes no part in
+    the model's output, so nothing the model computes changes.
     """
     flat = nn.Parameter(torch.cat([parameter.detach().reshape(-1) for parameter in parameters]))
     flat.grad = torch.zeros_like(flat)
