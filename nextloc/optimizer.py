@@ -10,8 +10,19 @@ its squares in another order, and the fused kernel rounds the last few numbers o
 """
 from __future__ import annotations
 
+import math
+from contextlib import contextmanager
+
 import torch
 from torch import nn
+
+
+def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
+    """Linear warm-up to 1, then cosine decay to 0 at ``total_steps``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 def share_one_buffer(parameters: list[nn.Parameter]) -> nn.Parameter:
@@ -37,13 +48,21 @@ def share_one_buffer(parameters: list[nn.Parameter]) -> nn.Parameter:
 
 class FlatAdamW:
     """``torch.optim.AdamW`` over the flat buffer of ``parameters`` (``optimizer``, for a
-    learning-rate scheduler), with the three calls of a training step."""
+    learning-rate scheduler), with the three calls of a training step.
+
+    With ``average`` (a decay, e.g. 0.999) it also keeps an exponential moving average of the
+    weights, one in-place operation on the flat buffer after each step: inside
+    :meth:`averaged_weights` the model holds the average, and :meth:`keep_average` leaves it
+    there for good.
+    """
 
     def __init__(self, parameters: list[nn.Parameter], lr: float, weight_decay: float,
-                 fused: bool):
+                 fused: bool, average: float | None = None):
         self.flat = share_one_buffer(parameters)
         self.optimizer = torch.optim.AdamW([self.flat], lr=lr, weight_decay=weight_decay,
                                            fused=fused)
+        self.average_decay = average
+        self.average = self.flat.detach().clone() if average else None
 
     def zero_grad(self) -> None:
         self.flat.grad.zero_()
@@ -55,3 +74,23 @@ class FlatAdamW:
 
     def step(self) -> None:
         self.optimizer.step()
+        if self.average is not None:
+            self.average.lerp_(self.flat.detach(), 1 - self.average_decay)
+
+    @contextmanager
+    def averaged_weights(self):
+        """The model's parameters hold the averaged weights inside the block (without an
+        average, the block changes nothing)."""
+        if self.average is None:
+            yield
+            return
+        current = self.flat.detach().clone()
+        self.flat.data.copy_(self.average)
+        try:
+            yield
+        finally:
+            self.flat.data.copy_(current)
+
+    def keep_average(self) -> None:
+        if self.average is not None:
+            self.flat.data.copy_(self.average)

@@ -89,6 +89,7 @@ RULES: dict[str, Callable] = {
     "warmup_epochs": integer(0), "patience": integer(1), "grad_clip": real(0),
     "refit": boolean, "mask_new_locations_after": optional(real(0, 1, True, True)),
     "train_fraction": real(0, 1, low_open=True),
+    "weight_average": optional(real(0, 1, True, True)),
     "max_batches": optional(integer(1)), "device": text, "num_threads": optional(integer(1)),
     "over_budget_ok": boolean,
 }

@@ -22,7 +22,7 @@ from nextloc.errors import TrainingError
 from nextloc.metrics import MetricAccumulator, top1
 from nextloc.models import NextLocationModel, build_model, count_parameters
 from nextloc.models.checkpoint import save_checkpoint
-from nextloc.optimizer import FlatAdamW
+from nextloc.optimizer import FlatAdamW, lr_factor
 from nextloc.paths import atomic_write
 from nextloc.settings_check import check_setting
 
@@ -50,6 +50,9 @@ class TrainConfig:
     # share of each user's training samples trained on, the most recent ones (learning curves;
     # see nextloc.batching.keep_recent_fraction); validation and test are never reduced
     train_fraction: float = 1.0
+    # decay of an exponential moving average of the weights, updated after every step; the
+    # average, not the last weights, is validated, kept by early stopping and tested (None: off)
+    weight_average: float | None = None
     max_batches: int | None = None  # quick mode: cap batches per epoch (and per evaluation)
     device: str = "auto"
     num_threads: int | None = None
@@ -103,14 +106,6 @@ def evaluate(model: NextLocationModel, split: Split, device: torch.device,
     predictions = pd.DataFrame({"staypoint_id": split.staypoint_id[:n],
                                 "target": split.target[:n], "top1": predicted, "rank": ranks})
     return metrics, predictions
-
-
-def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
-    """Linear warm-up to 1, then cosine decay to 0 at ``total_steps``."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
 @dataclass
@@ -217,7 +212,7 @@ def fit(model: NextLocationModel, config: TrainConfig, train_split: Split, valid
     keep_freed_memory()
     # One fused AdamW step over one flat buffer of all parameters (see nextloc.optimizer).
     optimizer = FlatAdamW(trainable, lr=config.lr, weight_decay=config.weight_decay,
-                          fused=device.type in ("cpu", "cuda"))
+                          fused=device.type in ("cpu", "cuda"), average=config.weight_average)
     steps_per_epoch = math.ceil(len(train_split) / config.batch_size)
     if config.max_batches:
         steps_per_epoch = min(steps_per_epoch, config.max_batches)
@@ -231,18 +226,21 @@ def fit(model: NextLocationModel, config: TrainConfig, train_split: Split, valid
         epoch_start = time.perf_counter()
         loss = train_one_epoch(model, optimizer, scheduler, train_split, config, device, rng,
                                steps_per_epoch)
-        row = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0]}
+        row, stop = {"epoch": epoch, "train_loss": loss, "lr": scheduler.get_last_lr()[0]}, False
         if not config.refit:
-            val = evaluate(model, validation, device, config.max_batches)
+            with optimizer.averaged_weights():  # what early stopping keeps: the average
+                val = evaluate(model, validation, device, config.max_batches)
+                stop = stopper.should_stop(epoch, val["acc1"], model)
             row.update({f"val_{k}": v for k, v in val.items() if k != "n"})
         row["seconds"] = time.perf_counter() - epoch_start
         history.append(row)
         bar.set_postfix(loss=f"{loss:.3f}", val_acc1=f"{row.get('val_acc1', float('nan')):.4f}")
         if on_epoch is not None:
             on_epoch(row)
-        if not config.refit and stopper.should_stop(epoch, row["val_acc1"], model):
+        if stop:
             break
     if config.refit:
+        optimizer.keep_average()
         return history, len(history)
     if stopper.best_state is not None:
         model.load_state_dict(stopper.best_state)

@@ -130,6 +130,7 @@ CASES = [
     ("refit: 'yes'", RUN_X, experiment(refit="yes"), "'refit'.*true or false"),
     ("mask fraction 1.5", RUN_X, experiment(mask_new_locations_after=1.5),
      "'mask_new_locations_after'"),
+    ("weight_average: 1", RUN_X, experiment(weight_average=1), "'weight_average'"),
     ("patience: 0", RUN_X, experiment(patience=0), "'patience'"),
     ("model_options a list", RUN_X, experiment(model_options=[1, 2]), "'model_options'"),
     ("placeholder typo", ["run", "x", "--quick"],

@@ -122,6 +122,25 @@ def test_the_flat_optimizer_steps_like_adamw_with_clipping_over_the_separate_ten
     assert all(p.untyped_storage().data_ptr() == buffer for p in twin.parameters())
 
 
+def test_the_weight_average_is_the_exponential_moving_average_of_the_steps():
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(3, 2)
+    flat = FlatAdamW(list(layer.parameters()), lr=0.1, weight_decay=0.0, fused=True,
+                     average=0.5)
+    expected = flat.flat.detach().clone()
+    for _ in range(3):
+        flat.zero_grad()
+        layer(torch.randn(4, 3)).pow(2).sum().backward()
+        flat.step()
+        expected = 0.5 * expected + 0.5 * flat.flat.detach()
+    last = flat.flat.detach().clone()
+    with flat.averaged_weights():
+        torch.testing.assert_close(torch.cat([layer.weight.reshape(-1), layer.bias]), expected)
+    assert torch.equal(flat.flat.detach(), last)  # the last weights come back after the block
+    flat.keep_average()
+    torch.testing.assert_close(torch.cat([layer.weight.reshape(-1), layer.bias]), expected)
+
+
 def test_keeping_freed_memory_is_a_no_op_without_glibc(monkeypatch):
     def no_libc(name):
         raise OSError(f"{name}: not found")
@@ -141,3 +160,17 @@ def test_evaluation_in_length_order_gives_the_predictions_in_split_order(tiny_da
                                                 return_predictions=True)  # the split's order
     assert sorted_predictions.equals(plain_predictions)
     assert sorted_metrics == pytest.approx(plain_metrics)
+
+
+@pytest.mark.parametrize("refit", [False, True])
+def test_training_with_a_weight_average_tests_the_average(tiny_data, refit):
+    from nextloc.train import TrainConfig, train
+
+    def run(average):
+        config = TrainConfig(model="pointer", epochs=2, device="cpu", refit=refit,
+                             weight_average=average)
+        return train(config, tiny_data, progress=False)
+
+    plain, averaged = run(None), run(0.9)
+    assert plain.history[0]["train_loss"] == averaged.history[0]["train_loss"]  # same steps
+    assert plain.test["mrr"] != averaged.test["mrr"]  # another set of weights is tested
