@@ -1,4 +1,5 @@
-"""The training loop's optimizer step: AdamW and gradient clipping over one flat buffer.
+"""The training loop's optimizer: AdamW, gradient clipping and an optional moving average of
+the weights over one flat buffer, and the learning-rate schedule.
 
 The models of this report have dozens of parameter tensors with few numbers in each, and on the
 CPU the per-tensor bookkeeping of ``torch.optim.AdamW`` and of ``clip_grad_norm_`` costs more

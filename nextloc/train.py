@@ -205,7 +205,9 @@ def fit(model: NextLocationModel, config: TrainConfig, train_split: Split, valid
         device: torch.device, progress: bool,
         on_epoch: Callable[[dict], None] | None = None) -> tuple[list[dict], int]:
     """The epochs: train, then (unless refitting) evaluate on validation and stop early;
-    ``on_epoch`` sees each epoch's history row. Returns the per-epoch history and the chosen epoch; the model ends with its weights."""
+    ``on_epoch`` sees each epoch's history row. Returns the per-epoch history and the chosen
+    epoch; the model ends with that epoch's weights (a refit: the last epoch's), averaged when
+    ``config.weight_average`` is set."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable or not config.epochs:
         return [], 0
