@@ -92,9 +92,9 @@ def keep_masks(shapes: list[tuple[int, ...]], p: float,
     gives four masks, against one 32-bit float per mask for ``torch.rand``; the words come from
     numpy's PCG64DXSM generator, seeded from torch's (``torch.manual_seed`` fixes the masks),
     nearly twice as fast as torch's CPU generator, and numpy compares and scales them in one
-    pass (on a GPU the masks are then copied over). The drop rate is p rounded to a multiple of 1/65536 (0.1 becomes 0.100006),
-    and the scale follows the rounded rate, so that the expected value of every masked element
-    is unchanged.
+    pass (on a GPU the masks are then copied over). The drop rate is p rounded to a multiple of
+    1/65536 (0.1 becomes 0.100006), and the scale follows the rounded rate, so that the expected
+    value of every masked element is unchanged.
     """
     sizes = [math.prod(shape) for shape in shapes]
     total = sum(sizes)
