@@ -95,7 +95,8 @@ def evaluate(model: NextLocationModel, split: Split, device: torch.device,
     for batch, scores in predict_scores(model, split, device, max_batches=max_batches,
                                         order=order):
         rank_parts.append(accumulator.update(scores, batch["target"]))
-        top1_parts.append(top1(scores).cpu())
+        if return_predictions:
+            top1_parts.append(top1(scores).cpu())
     metrics = accumulator.compute()
     if not return_predictions:
         return metrics
