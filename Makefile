@@ -18,7 +18,7 @@ setup: $(VENV)/.installed
 experiments: setup
 	$(BIN)/nextloc search pointer pointer_features pointer_capacity pointer_ensemble \
 		pointer_long_term pointer_pair_variants pointer_pair_combined pointer_pair_distill \
-		pointer_pair_training pointer_pair_averaging --jobs $(JOBS)
+		pointer_pair_training pointer_pair_averaging pointer_pair_redistill --jobs $(JOBS)
 	$(BIN)/nextloc run --jobs $(JOBS)
 
 tables: setup

@@ -1,13 +1,15 @@
 """What ``nextloc run`` checks before any kernel starts, so that a typo costs a second and one
 line, not a kernel start and a papermill traceback: each requested experiment's settings resolve
 for every seed (searches found, placeholders filled) and pass TrainConfig's checks, its notebook
-template exists, its model is registered and accepts its options, and a model that loads no
-checkpoints builds within the parameter budget on the data's real vocabulary. A full run also
-needs a readable results/metrics.csv."""
+template exists, the checkpoints it loads exist (or a run of the same command writes them), its
+model is registered and accepts its options, and a model that loads no checkpoints builds within
+the parameter budget on the data's real vocabulary. A full run also needs a readable
+results/metrics.csv."""
 from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 from nextloc import paths
 from nextloc.errors import ConfigError
@@ -34,7 +36,22 @@ def check_runs(names: list[str], seeds: list[int] | None, quick: bool) -> None:
             # epochs_from is resolved when its runs exist, right before this run starts
             config = train_config(run_settings(name, seed, quick, resolve_epochs=False),
                                   seed=seed)
+            check_checkpoints_to_read(name, config.model_options, names, quick)
         check_model(name, config, vocabulary)
+
+
+def check_checkpoints_to_read(name: str, options: dict, names: list[str], quick: bool) -> None:
+    """Every checkpoint a run loads (ensemble members, a teacher) exists already, or an
+    experiment of this same command writes it."""
+    for value in options.values():
+        for text in value if isinstance(value, list) else [value]:
+            path = Path(str(text))
+            if path.suffix == ".safetensors" and not path.is_file() \
+                    and path.parent.name not in names:
+                raise ConfigError(
+                    f"experiment '{name}' reads {path}, which does not exist, and no experiment "
+                    f"of this command writes it: run `nextloc run {path.parent.name}"
+                    f"{' --quick' if quick else ''}` first, or both in one command.")
 
 
 def check_writable(folder) -> None:

@@ -190,7 +190,10 @@ def run_experiments(selected: list[str], experiments: dict, quick: bool, jobs: i
                     signals.result(future)
         except Exception:
             executor.shutdown(wait=False, cancel_futures=True)
-            wait([f for futures in submitted.values() for f in futures.values()])
+            # Only the running ones: a future cancelled by the shutdown never counts as done
+            # for ``wait``, which would then block forever.
+            wait([f for futures in submitted.values() for f in futures.values()
+                  if not f.cancelled()])
             raise
         finally:
             bar.close()

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 import nextloc.paths
+import nextloc.preflight
 import nextloc.runner
 from nextloc.cli import main
 from nextloc.data import STAYPOINTS_FILE, default_data_dir
@@ -59,6 +60,29 @@ def test_run_of_an_unknown_experiment_fails_before_running_anything(no_notebooks
     assert lines[0].startswith("nextloc: error:")
     assert "no_such_experiment" in lines[0]
     assert out == ""
+
+
+@pytest.mark.parametrize("teacher_runs_too", [False, True])
+def test_run_whose_teacher_checkpoints_are_missing_fails_before_running_anything(
+        no_notebooks, tmp_path, monkeypatch, capsys, teacher_runs_too):
+    monkeypatch.setattr(nextloc.paths, "RUN_SCRATCH", tmp_path / "runs")
+    checked = []
+    monkeypatch.setattr(nextloc.preflight, "check_model", lambda *args: checked.append(args[0]))
+    nextloc.paths.REGISTRY_FILE.write_text(yaml.safe_dump({"experiments": {
+        "teacher": {"model": "pointer", "seeds": [42]},
+        "student": {"model": "pointer_ensemble", "seeds": [42], "model.distill": 0.5,
+                    "model.teacher": ["{checkpoints}/teacher/seed_42.safetensors"]}}},
+        sort_keys=False))
+    names = ["teacher", "student"] if teacher_runs_too else ["student"]
+    if teacher_runs_too:  # the checkpoint comes from a run of the same command: no error
+        monkeypatch.setattr(nextloc.runner, "run_experiments", lambda *args: None)
+        assert main(["run", *names, "--quick"]) == 0
+        assert checked == names
+        return
+    assert main(["run", *names, "--quick"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "teacher/seed_42.safetensors" in err[0]
+    assert "nextloc run teacher --quick" in err[0]
 
 
 @pytest.mark.parametrize("command", [["run", "known"], ["search", "pointer"]])

@@ -12,6 +12,7 @@ import yaml
 
 import nextloc.paths
 import nextloc.runner
+from nextloc.errors import RunError
 from nextloc.runner import SignalsAtSafePoints, dependencies, run_all
 
 MEMBERS = ["{checkpoints}/x/seed_{seed}.safetensors", "{checkpoints}/y/seed_{next_seed}.safetensors"]
@@ -70,6 +71,34 @@ def test_a_run_starts_after_the_runs_it_reads(recorded_runs):
     starts = {name: t for event, name, t in recorded_runs if event == "start"}
     ends = {name: t for event, name, t in recorded_runs if event == "end"}
     assert starts["pair/seed_1"] >= max(ends[f"x/seed_{seed}"] for seed in (1, 2, 3))
+
+
+def test_a_failed_run_raises_its_error_and_cancels_the_queued_ones(recorded_runs, monkeypatch):
+    # Before, the runs cancelled by the failure were waited for, and the runner hung forever.
+    def fails_first_seed(template, output, title, parameters, jobs=None):
+        recorded_runs.append(("start", f"{output.parent.name}/{output.stem}", 0.0))
+        if parameters["seed"] == 1:
+            raise RunError("x/seed_1 failed: ValueError: boom")
+        time.sleep(0.2)
+
+    monkeypatch.setattr(nextloc.runner, "execute", fails_first_seed)
+    outcome = []
+    worker = threading.Thread(target=lambda: outcome.append(run_or_error(["x", "y"])),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive(), "the runner hung after a failed run"
+    assert isinstance(outcome[0], RunError) and "seed_1" in str(outcome[0])
+    started = {name for _, name, _ in recorded_runs}
+    assert "x/seed_1" in started and "y/seed_4" not in started  # nothing new after the failure
+
+
+def run_or_error(names: list[str]):
+    try:
+        run_all(names, quick=True, jobs=1)
+    except RunError as error:
+        return error
+    return None
 
 
 def test_a_signal_only_flags_and_the_wait_raises_it():
