@@ -9,12 +9,11 @@ import numpy as np
 import pandas as pd
 
 from nextloc.analysis import correct_by_seed, gap_decomposition, predicts_unseen
-from nextloc.claims import evaluate_claims
 from nextloc.data import UNSEEN, load_dataset
 from nextloc.errors import DataError, ResultsError
 from nextloc.paths import RESULTS_DIR
 from nextloc.results import read_metrics
-from nextloc.stats import LEVEL, Comparison, user_bootstrap
+from nextloc.stats import LEVEL, two_stage_bootstrap
 from nextloc.tables import markdown_table, mean_std, write
 
 GAP_EXPERIMENTS = ["markov", "baseline", "baseline_patience_5", "advanced_v1", "conservative_v1",
@@ -29,51 +28,53 @@ def test_split():
         return None
 
 
-def sample_differences(comparison: Comparison, cache: dict) -> np.ndarray | None:
-    """Per test sample, experiment minus versus (in points), averaged over the shared seeds."""
-    columns = []
-    for name in (comparison.experiment, comparison.versus):
-        if name not in cache:
-            cache[name] = correct_by_seed(name)
-        frame = cache[name]
-        if frame.empty:
-            return None
-        if frame.shape[1] == 1 and not set(comparison.seeds) <= set(frame.columns):
-            frame = pd.DataFrame({seed: frame.iloc[:, 0] for seed in comparison.seeds})
-        if not set(comparison.seeds) <= set(frame.columns):
-            return None
-        columns.append(frame[list(comparison.seeds)].to_numpy(dtype=float).mean(axis=1))
-    return 100 * (columns[0] - columns[1])
+def seed_columns(name: str, seeds: tuple[int, ...], cache: dict) -> np.ndarray | None:
+    """(seeds x samples) 0/1 correctness of ``name`` on ``seeds``; a rule without weights (one
+    saved run) stands for every seed; None when the predictions are not saved."""
+    if name not in cache:
+        cache[name] = correct_by_seed(name)
+    frame = cache[name]
+    if frame.empty:
+        return None
+    if frame.shape[1] == 1 and not set(seeds) <= set(frame.columns):
+        frame = pd.DataFrame({seed: frame.iloc[:, 0] for seed in seeds})
+    if not set(seeds) <= set(frame.columns):
+        return None
+    return frame[list(seeds)].to_numpy(dtype=float).T
 
 
-def bootstrap_text(metric: str, comparison: Comparison, split, cache: dict) -> str:
-    if metric != "test_acc1":
+def bootstrap_text(result, split, cache: dict) -> str:
+    arm = result.arm
+    if arm.value is not None or arm.seeds is not None:
+        return "n/a: not a comparison of two experiments"
+    if arm.metric != "test_acc1" or arm.versus_metric not in (None, "test_acc1"):
         return "n/a: no per-sample validation predictions"
     if split is None:
         return "n/a: the data is not available here"
-    differences = sample_differences(comparison, cache)
-    if differences is None:
+    seeds = result.comparison.seeds
+    a, b = (seed_columns(name, seeds, cache) for name in (arm.experiment, arm.versus))
+    if a is None or b is None:
         return "n/a: per-sample predictions not saved"
-    low, high = user_bootstrap(differences, split.user)
+    low, high = two_stage_bootstrap(a, b, split.user)
     return f"[{low:+.2f}, {high:+.2f}]"
 
 
-def statistics_table(metrics: pd.DataFrame, registry: dict) -> pd.DataFrame:
-    """Every finished comparison of the claims: per-seed differences, the paired t interval the
-    verdict uses, and the interval from resampling test users."""
+def statistics_table(book) -> pd.DataFrame:
+    """Every finished comparison of the claims: per-seed differences, the paired t interval and
+    q-value the verdict uses, and the two-stage bootstrap (seeds, then test users)."""
     split, cache, rows = test_split(), {}, []
-    for result in evaluate_claims(metrics, registry):
-        for arm in result.arms:
-            comparison = arm.comparison
+    for claim in book.claims:
+        for result in claim.arms:
+            comparison = result.comparison
             if comparison is None:
                 continue
-            boot = bootstrap_text(arm.arm.metric, comparison, split, cache)
-            rows.append({"comparison": arm.arm.label(), "seeds": comparison.n,
+            rows.append({"comparison": result.arm.label(), "seeds": comparison.n,
                          "per-seed differences": ", ".join(f"{d:+.1f}"
                                                            for d in comparison.differences),
                          "mean": f"{comparison.mean:+.2f}",
-                         "t interval (verdict)": f"[{comparison.low:+.2f}, {comparison.high:+.2f}]",
-                         "user bootstrap": boot})
+                         "t interval": f"[{comparison.low:+.2f}, {comparison.high:+.2f}]",
+                         "q": f"{result.q:.3f}",
+                         "seeds + users bootstrap": bootstrap_text(result, split, cache)})
     return pd.DataFrame(rows).drop_duplicates("comparison")
 
 
@@ -151,9 +152,9 @@ def superseded_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_extra(metrics: pd.DataFrame, registry: dict) -> list[Path]:
+def write_extra(metrics: pd.DataFrame, registry: dict, book) -> list[Path]:
     paths = [write("superseded", markdown_table(superseded_table(), empty="No archived runs.\n")),
-             write("statistics", markdown_table(statistics_table(metrics, registry),
+             write("statistics", markdown_table(statistics_table(book),
                                                 empty="No finished comparisons yet.\n")
                    + f"\nIntervals at {100 * LEVEL:.0f} %, in points of test Acc@1.\n")]
     gap = gap_table(metrics, list((registry.get("headline") or {}).values())[:1])

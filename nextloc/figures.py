@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from nextloc.claims import Arm, ClaimResult, evaluate_arm, evaluate_claims
+from nextloc.claims import ClaimResult
 from nextloc.plotting import BUDGET, PRIOR_STYLE, VERDICT_COLORS, placeholder, save, thousands
-from nextloc.stats import PENDING, t_interval
+from nextloc.stats import t_interval
 
 
 def family(name: str, spec: dict) -> str:
@@ -93,12 +93,14 @@ def seed_strip(metrics: pd.DataFrame, names: list[str], experiments: dict, name:
 def forest_rows(results: list[ClaimResult]) -> list[dict]:
     rows = []
     for result in results:
-        for arm in result.arms:
+        pooled = [result.pooled] if len(result.arms) > 1 and result.pooled else []
+        for arm in [*result.arms, *pooled]:
             if arm.comparison is None:
                 continue
             claim = result.claim["claim"]
             claim = claim if len(claim) <= 62 else claim[:60] + "…"
-            label = arm.arm.label().replace("`", "")
+            label = ("pooled over the arms" if arm in pooled
+                     else arm.arm.label().replace("`", ""))
             rows.append({"label": f"{claim}\n{label}" if claim else label,
                          "comparison": arm.comparison, "verdict": arm.verdict,
                          "prior": arm.prior_difference})
@@ -136,10 +138,10 @@ def forest(results: list[ClaimResult], name: str, title: str = "") -> Path:
     return save(fig, name)
 
 
-def write_figures(metrics: pd.DataFrame, registry: dict) -> list[Path]:
+def write_figures(metrics: pd.DataFrame, registry: dict, book) -> list[Path]:
     experiments = registry["experiments"]
     groups = registry.get("tables", {})
-    results = evaluate_claims(metrics, registry)
+    results = book.claims
     headline = list((registry.get("headline") or {}).values())
     paths = [params_accuracy(metrics, experiments, headline),
              seed_strip(metrics, groups.get("headline", []), experiments, "fig_headline"),
@@ -149,16 +151,7 @@ def write_figures(metrics: pd.DataFrame, registry: dict) -> list[Path]:
     for chapter in dict.fromkeys(r.claim.get("chapter") for r in results):
         paths.append(forest([r for r in results if r.claim.get("chapter") == chapter],
                             f"fig_claims_{chapter}"))
-    for group, names in groups.items():
-        if group.endswith("_ablation"):
-            ablation = [ClaimResult({"claim": ""}, [a], PENDING) for a in
-                        ablation_arms(metrics, names)]
-            paths.append(forest(ablation, f"fig_deltas_{group}"))
+    for group, arms in book.ablations.items():
+        ablation = [ClaimResult({"claim": ""}, [a]) for a in arms]
+        paths.append(forest(ablation, f"fig_deltas_{group}"))
     return paths
-
-
-def ablation_arms(metrics: pd.DataFrame, names: list[str]):
-    experiments = {n: {"seeds": sorted(set(metrics.loc[metrics["experiment"] == n, "seed"]))}
-                   for n in names}
-    arms = [evaluate_arm(metrics, Arm(n, names[0], "either"), experiments) for n in names[1:]]
-    return [a for a in arms if a.comparison is not None]

@@ -20,8 +20,8 @@ from nextloc.paths import PROJECT_ROOT  # noqa: E402
 
 GENERATED = PROJECT_ROOT / "book" / "generated"
 BUDGET = 500_000
-VERDICT_COLORS = {"supported": "#2a9d8f", "refuted": "#e76f51", "not distinguishable": "#8d99ae",
-                  "differs": "#264653", "mixed": "#9b5de5"}
+VERDICT_COLORS = {"supported": "#2a9d8f", "refuted": "#e76f51", "refuted in size": "#f4a261",
+                  "equivalent": "#264653", "inconclusive": "#8d99ae"}
 PRIOR_STYLE = dict(marker="X", s=70, color="#d62828", zorder=5, label="prior report (one run)")
 
 

@@ -12,7 +12,7 @@ from nextloc.train import TrainConfig
 
 SECTIONS = {"experiments": dict, "ablations": dict, "searches": dict, "analyses": dict,
             "tables": dict, "sweeps": dict, "targets": list, "published": list,
-            "claims": list, "headline": dict}
+            "claims": list, "headline": dict, "statistics": dict}
 # Keys of an experiment that describe or resolve it rather than set a training option.
 METADATA_KEYS = frozenset({"seeds", "search", "epochs_from", "notebook", "description",
                            "prior_report_acc1", "prior_report_by_seed"})
@@ -123,6 +123,10 @@ def check_registry(registry, source: str = "experiments.yaml") -> None:
         check_experiment(name, spec, registry)
     if registry.get("headline") is not None:
         check_headline(registry["headline"], registry["experiments"], source)
+    margin = (registry.get("statistics") or {}).get("equivalence_margin", 1.0)
+    if isinstance(margin, bool) or not isinstance(margin, (int, float)) or not 0 < margin < 100:
+        raise ConfigError(f"{source}: statistics.equivalence_margin must be a number of points "
+                          f"in (0, 100); got {shorten(repr(margin), 40)}.")
     for name, spec in (registry.get("analyses") or {}).items():
         if not is_plain_name(name) or not isinstance(spec, dict) or "title" not in spec:
             raise ConfigError(f"{source}: analysis '{shorten(name, 60)}' must be a plain name "

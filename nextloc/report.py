@@ -14,7 +14,6 @@ import pandas as pd
 
 from nextloc import tables
 from nextloc.appendix import superseded_table, write_extra
-from nextloc.claims import claims_markdown, evaluate_claims
 from nextloc.figures import write_figures
 from nextloc.figures_runs import write_run_figures
 from nextloc.paths import PROJECT_ROOT, RESULTS_DIR
@@ -23,6 +22,7 @@ from nextloc.registry import load_registry
 from nextloc.results import read_metrics, read_search_table
 from nextloc.tables import markdown_table, mean_std, write
 from nextloc.toc import write_toc
+from nextloc.verdicts import book_verdicts, write_claims
 
 EARLIER = "earlier step's choice"
 README_MARKERS = ("<!-- headline: written by `nextloc tables` -->", "<!-- /headline -->")
@@ -234,7 +234,7 @@ def ordered_metrics() -> pd.DataFrame:
     return metrics.assign(order=metrics["experiment"].map(order)).sort_values(["order", "seed"])
 
 
-def write_result_tables(metrics: pd.DataFrame, registry: dict) -> list[Path]:
+def write_result_tables(metrics: pd.DataFrame, registry: dict, book) -> list[Path]:
     experiments = registry["experiments"]
     note = ("Test metrics in %, mean ± sample standard deviation over the seeds. Generated from "
             "`results/metrics.csv`.\n")
@@ -247,16 +247,14 @@ def write_result_tables(metrics: pd.DataFrame, registry: dict) -> list[Path]:
             metrics, names, experiments), empty="No runs yet.\n")))
         if group.endswith("_ablation"):
             paths.append(write(f"deltas_{group}", markdown_table(
-                tables.deltas_table(metrics, names), empty="No ablation runs yet.\n")))
+                tables.deltas_table(metrics, names, book.ablations[group]),
+                empty="No ablation runs yet.\n")))
     return paths
 
 
-def write_other_tables(metrics: pd.DataFrame, registry: dict) -> list[Path]:
+def write_other_tables(metrics: pd.DataFrame, registry: dict, book) -> list[Path]:
     experiments = registry["experiments"]
-    results = evaluate_claims(metrics, registry)
-    paths = [write("claims", claims_markdown(results))]
-    for chapter in dict.fromkeys(c.get("chapter") for c in registry.get("claims", [])):
-        paths.append(write(f"claims_{chapter}", claims_markdown(results, chapter)))
+    paths = write_claims(book, metrics, registry)
     for name, table in {
             "published": tables.published_table(metrics, registry),
             "baseline_notes": tables.prior_report_seed_table(metrics, experiments),
@@ -283,10 +281,11 @@ def write_tables() -> list[Path]:
     for path in sorted((RESULTS_DIR / "search").glob("*.csv")):
         read_search_table(path)
     superseded_table()
-    paths = write_result_tables(metrics, registry)
-    paths += write_other_tables(metrics, registry)
-    paths += write_extra(metrics, registry)
+    book = book_verdicts(metrics, registry)
+    paths = write_result_tables(metrics, registry, book)
+    paths += write_other_tables(metrics, registry, book)
+    paths += write_extra(metrics, registry, book)
     setup()
-    paths += write_figures(metrics, registry) + write_run_figures(metrics, registry)
+    paths += write_figures(metrics, registry, book) + write_run_figures(metrics, registry)
     paths.append(write_toc())
     return paths

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from nextloc.paths import PROJECT_ROOT
-from nextloc.stats import arm_verdict, compare
+from nextloc.stats import compare
 
 GENERATED = PROJECT_ROOT / "book" / "generated"
 
@@ -98,19 +98,22 @@ def full_table(metrics: pd.DataFrame, names: list[str], experiments: dict) -> pd
     return pd.DataFrame(rows)
 
 
-def deltas_table(metrics: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+def deltas_table(metrics: pd.DataFrame, names: list[str], results: list) -> pd.DataFrame:
     """Each ablation against the first experiment of the group on their shared seeds: paired
-    mean difference of validation and test Acc@1 with the 95 % t interval of the test one."""
+    mean difference of validation and test Acc@1, the 95 % t interval of the test one, its
+    Benjamini-Hochberg q over the book and the verdict (``results``: the group's
+    :class:`nextloc.claims.ArmResult`, from :func:`nextloc.verdicts.book_verdicts`)."""
     rows = []
-    for name in names[1:]:
-        test = compare(metrics, name, names[0])
-        if test is None:
-            continue
+    for result in results:
+        name, test = result.arm.experiment, result.comparison
         val = compare(metrics, name, names[0], "val_acc1")
         rows.append({"ablation": f"`{name}`", "seeds": test.n,
                      "val change, points": f"{val.mean:+.2f}" if val else "–",
                      "test change, points [95 % CI]": test.text(),
-                     "test verdict": arm_verdict(test.low, test.high, "either")})
+                     "q": f"{result.q:.3f}",
+                     # an ablation asks only whether the change matters, in either direction
+                     "test verdict": "differs" if result.verdict == "supported"
+                     else result.verdict})
     return pd.DataFrame(rows)
 
 

@@ -11,6 +11,7 @@ import yaml
 import nextloc.report
 import nextloc.toc
 from nextloc.report import format_setting, headline_sentence, search_table, update_readme
+from nextloc.verdicts import book_verdicts
 from nextloc.tables import (deltas_table, full_table, markdown_table, mean_std, published_table,
                             short_table)
 
@@ -93,10 +94,14 @@ def test_full_table_writes_no_nan_and_says_why_a_cell_is_empty():
 def test_deltas_use_paired_intervals_on_shared_seeds():
     metrics = pd.concat([runs("full", 10, [0.50, 0.50, 0.50, 0.10, 0.90]),
                          runs("ablated", 10, [0.40, 0.41, 0.39])], ignore_index=True)
-    row = deltas_table(metrics, ["full", "ablated"]).iloc[0]
+    registry = {"experiments": {}, "tables": {"x_ablation": ["full", "ablated"]}}
+    book = book_verdicts(metrics, registry)
+    row = deltas_table(metrics, ["full", "ablated"], book.ablations["x_ablation"]).iloc[0]
     assert row["seeds"] == 3
     # differences -10, -9, -11: mean -10, sd 1, half-width 4.302653 / sqrt(3) = 2.484138
     assert row["test change, points [95 % CI]"] == "-10.00 [-12.48, -7.52]"
+    # t = -10 / (1 / sqrt 3) = -17.32 on 2 df: p = 0.003316, the only test of the family
+    assert row["q"] == "0.003"
     assert row["test verdict"] == "differs"
 
 
@@ -294,5 +299,5 @@ def test_every_claim_names_experiments_the_book_can_place():
     for claim in load_registry()["claims"]:
         for entry in claim["arms"]:
             arm = parse_arm(entry, claim.get("expect", "higher"))
-            for name in (arm.experiment, arm.versus):
+            for name in arm.experiments():
                 assert any(fnmatch(f"book/runs/{name}/seed_1", g) for g in globs), name

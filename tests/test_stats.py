@@ -5,8 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nextloc.stats import (PENDING, REFUTED, SUPPORTED, UNCLEAR, arm_verdict, claim_verdict,
-                           compare, paired, t_interval, user_bootstrap)
+from nextloc.stats import (EQUIVALENT, INCONCLUSIVE, REFUTED, REFUTED_IN_SIZE, SUPPORTED,
+                           Comparison, benjamini_hochberg, compare, from_differences, paired, pool,
+                           t_interval, two_stage_bootstrap, verdict)
 
 
 def test_t_interval_by_hand():
@@ -21,8 +22,6 @@ def test_three_seeds_use_two_degrees_of_freedom():
     # [1, 2, 3]: mean 2, sd 1, t(0.975, 2) / sqrt(3) = 4.302653 / 1.732051 = 2.484138
     mean, low, high = t_interval([1, 2, 3])
     assert (low, high) == pytest.approx((2 - 2.484138, 2 + 2.484138), abs=1e-6)
-    # all three differences are positive, yet the interval crosses 0
-    assert arm_verdict(low, high, "higher") == UNCLEAR
 
 
 def test_t_interval_needs_two_differences():
@@ -30,35 +29,56 @@ def test_t_interval_needs_two_differences():
         t_interval([0.5])
 
 
-@pytest.mark.parametrize("low, high, expect, verdict", [
-    (0.5, 2.0, "higher", SUPPORTED),
-    (0.5, 2.0, "lower", REFUTED),
-    (-2.0, -0.5, "lower", SUPPORTED),
-    (-2.0, -0.5, "higher", REFUTED),
-    (-1.0, 3.0, "higher", UNCLEAR),
-    (-3.0, 1.0, "lower", UNCLEAR),
-    (0.0, 2.0, "higher", UNCLEAR),      # touching 0 is containing 0
-    (0.5, 2.0, "either", "differs"),
-    (-0.5, 2.0, "either", UNCLEAR),
-])
-def test_arm_verdict(low, high, expect, verdict):
-    assert arm_verdict(low, high, expect) == verdict
+def comparison(differences) -> Comparison:
+    return from_differences("a", "b", pd.Series(differences, index=range(len(differences))))
 
 
-@pytest.mark.parametrize("verdicts, rule, expected", [
-    ([SUPPORTED, SUPPORTED], "all", SUPPORTED),
-    ([REFUTED], "all", REFUTED),
-    ([SUPPORTED, REFUTED], "all", "mixed"),
-    ([SUPPORTED, UNCLEAR], "all", "partly supported"),
-    ([REFUTED, UNCLEAR, UNCLEAR], "all", "partly refuted"),
-    ([SUPPORTED, UNCLEAR], "any", SUPPORTED),
-    ([UNCLEAR, UNCLEAR], "all", UNCLEAR),
-    ([SUPPORTED, PENDING], "all", SUPPORTED),   # pending arms are left out
-    ([PENDING, PENDING], "all", PENDING),
-    ([], "all", PENDING),
+def test_p_value_and_detectable_effect_by_hand():
+    c = comparison([1, 2, 3])
+    # t = 2 / (1 / sqrt 3) = 3.464102 on 2 df: two-sided p = 0.074180
+    assert c.p_value == pytest.approx(0.074180, abs=1e-6)
+    # (t(0.975, 2) + t(0.8, 2)) / sqrt 3 = (4.302653 + 1.060660) / 1.732051 = 3.096510
+    assert c.detectable() == pytest.approx(3.096510, abs=1e-5)
+    assert c.half_width == pytest.approx(2.484138, abs=1e-6)
+
+
+def test_benjamini_hochberg_by_hand():
+    # sorted p 0.01, 0.02, 0.03, 0.5 with m = 4: 0.04, 0.04, 0.04, 0.5 (monotone from the top)
+    q = benjamini_hochberg([0.03, 0.5, 0.01, 0.02])
+    assert list(q) == pytest.approx([0.04, 0.5, 0.04, 0.04])
+    assert list(benjamini_hochberg([0.9, 0.95])) == pytest.approx([0.95, 0.95])
+
+
+@pytest.mark.parametrize("differences, q, expect, claimed, expected", [
+    ([1.3, 1.4, 1.5], 0.01, "higher", (2, 3), REFUTED_IN_SIZE),   # sign holds, size does not
+    ([2.4, 2.5, 2.6], 0.01, "higher", (2, 3), SUPPORTED),
+    ([2.4, 2.5, 2.6], 0.01, "lower", None, REFUTED),
+    ([-2.4, -2.5, -2.6], 0.01, "lower", None, SUPPORTED),
+    ([2.4, 2.5, 2.6], 0.01, "equal", None, REFUTED),
+    ([2.4, 2.5, 2.6], 0.01, "either", None, SUPPORTED),
+    ([2.4, 2.5, 2.6], 0.2, "higher", None, INCONCLUSIVE),        # the q-value decides, not p
+    ([0.1, -0.1, 0.05, 0.0], 0.9, "higher", (3, 5), EQUIVALENT),   # 90 % CI inside ±1
+    ([0.1, -0.9, 1.0, 0.2], 0.9, "higher", (3, 5), REFUTED),       # not equivalent, size ruled out
+    ([0.1, -0.9, 1.0, 0.2], 0.9, "higher", None, INCONCLUSIVE),
 ])
-def test_claim_verdict(verdicts, rule, expected):
-    assert claim_verdict(verdicts, rule) == expected
+def test_verdict_rule(differences, q, expect, claimed, expected):
+    assert verdict(comparison(differences), q, expect, claimed, margin=1.0) == expected
+
+
+def test_equivalence_uses_the_declared_margin():
+    c = comparison([0.1, -0.9, 1.0, 0.2])
+    low90, high90 = c.interval(0.90)
+    assert -2 < low90 < -1 or 1 < high90 < 2          # outside ±1, inside ±2
+    assert verdict(c, 0.9, "higher", None, margin=2.0) == EQUIVALENT
+
+
+def test_pooling_averages_the_arms_per_shared_seed():
+    first = from_differences("a", "x", pd.Series([1.0, 2.0, 3.0], index=[1, 2, 3]))
+    second = from_differences("b", "x", pd.Series([3.0, 4.0, 9.0], index=[1, 2, 4]))
+    pooled = pool([first, second])
+    assert pooled.seeds == (1, 2)
+    assert pooled.differences == pytest.approx((2.0, 3.0))
+    assert pool([first]) is first
 
 
 def metrics(rows: list[tuple[str, int, float]], n_params: int = 10) -> pd.DataFrame:
@@ -95,21 +115,22 @@ def test_compare_needs_two_shared_seeds():
     assert compare(metrics([("a", 1, 0.5)]), "a", "missing") is None
 
 
-def test_user_bootstrap_resamples_whole_users():
-    # user 0: ten samples all +1, user 1: ten samples all 0. Resampling users gives a mean of
-    # 0 (both draws user 1), 0.5 or 1 with probabilities 1/4, 1/2, 1/4, so the 95 % interval is
-    # [0, 1]; resampling the 20 samples one by one would give a narrow interval around 0.5.
-    differences = np.repeat([1.0, 0.0], 10)
+def test_two_stage_bootstrap_resamples_whole_users():
+    # one seed; user 0: ten samples all right in a and wrong in b (+100 points), user 1: ten
+    # samples where a and b agree (0). Resampling users gives 0, 50 or 100 with probabilities
+    # 1/4, 1/2, 1/4, so the 95 % interval is [0, 100]; resampling samples would be narrow.
+    a = np.concatenate([np.ones(10), np.zeros(10)])[None, :]
+    b = np.zeros((1, 20))
     users = np.repeat([7, 9], 10)
-    assert user_bootstrap(differences, users, replicates=4000) == pytest.approx((0.0, 1.0))
+    assert two_stage_bootstrap(a, b, users, replicates=4000) == pytest.approx((0.0, 100.0))
 
 
-def test_user_bootstrap_of_a_constant_difference_is_that_constant():
-    low, high = user_bootstrap(np.full(30, 2.5), np.arange(30) % 4)
-    assert (low, high) == pytest.approx((2.5, 2.5))
-
-
-def test_user_bootstrap_is_reproducible():
-    rng = np.random.default_rng(1)
-    differences, users = rng.normal(size=200), rng.integers(0, 12, 200)
-    assert user_bootstrap(differences, users) == user_bootstrap(differences, users)
+def test_two_stage_bootstrap_resamples_seeds():
+    # every user alike; seed 1 differs by +100 points on every sample, seed 2 by 0: the seed
+    # draw alone gives 0, 50 or 100, so the interval spans the seeds' spread
+    a = np.array([np.ones(12), np.zeros(12)])
+    b = np.zeros((2, 12))
+    low, high = two_stage_bootstrap(a, b, np.arange(12) % 3, replicates=4000)
+    assert (low, high) == pytest.approx((0.0, 100.0))
+    assert two_stage_bootstrap(a, b, np.arange(12) % 3) == two_stage_bootstrap(
+        a, b, np.arange(12) % 3)
