@@ -157,7 +157,8 @@ def write_extra(metrics: pd.DataFrame, registry: dict, book) -> list[Path]:
              write("statistics", markdown_table(statistics_table(book),
                                                 empty="No finished comparisons yet.\n")
                    + f"\nIntervals at {100 * LEVEL:.0f} %, in points of test Acc@1.\n")]
-    gap = gap_table(metrics, list((registry.get("headline") or {}).values())[:1])
+    gap = gap_table(metrics, [n for n in [(registry.get("headline") or {}).get("train_only")]
+                              if n])
     if gap is None:
         text = "The data is not available here, so the gap is not decomposed.\n"
     else:

@@ -178,10 +178,3 @@ def evaluate_claim(metrics: pd.DataFrame, claim: dict, experiments: dict) -> Cla
     expect = claim.get("expect", "higher")
     result.pooled = ArmResult(Arm("pooled", "pooled", expect), comparison, claimed)
     return result
-
-
-def evaluate_claims(metrics: pd.DataFrame, registry: dict | None = None) -> list[ClaimResult]:
-    """Every claim with q-values and verdicts (the book's one multiplicity family)."""
-    from nextloc.verdicts import book_verdicts
-
-    return book_verdicts(metrics, registry).claims

@@ -142,7 +142,8 @@ def write_figures(metrics: pd.DataFrame, registry: dict, book) -> list[Path]:
     experiments = registry["experiments"]
     groups = registry.get("tables", {})
     results = book.claims
-    headline = list((registry.get("headline") or {}).values())
+    headline = [(registry.get("headline") or {}).get(k) for k in ("train_only", "refit")]
+    headline = [name for name in headline if name]
     paths = [params_accuracy(metrics, experiments, headline),
              seed_strip(metrics, groups.get("headline", []), experiments, "fig_headline"),
              seed_strip(metrics, groups.get("references", []), experiments, "fig_references"),

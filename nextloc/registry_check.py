@@ -12,7 +12,7 @@ from nextloc.train import TrainConfig
 
 SECTIONS = {"experiments": dict, "ablations": dict, "searches": dict, "analyses": dict,
             "tables": dict, "sweeps": dict, "targets": list, "published": list,
-            "claims": list, "headline": dict, "statistics": dict}
+            "claims": list, "headline": dict, "statistics": dict, "road": list}
 # Keys of an experiment that describe or resolve it rather than set a training option.
 METADATA_KEYS = frozenset({"seeds", "search", "epochs_from", "notebook", "description",
                            "prior_report_acc1", "prior_report_by_seed"})
@@ -105,16 +105,38 @@ def check_ablations(ablations: dict, experiments: dict) -> None:
                                   f"{{name: {{settings}}}}; got {shorten(repr(switch), 60)}.")
 
 
+HEADLINE_KEYS = {"train_only", "refit", "confirmation_seeds", "frozen_at", "search_era",
+                 "without_teacher"}
+
+
 def check_headline(headline: dict, experiments: dict, source: str) -> None:
-    """``headline: {train_only: A, refit: B}``: two experiments of the registry, B a refit."""
-    if set(headline) != {"train_only", "refit"} or not all(
-            isinstance(name, str) and name in experiments for name in headline.values()):
+    """``headline: {train_only: A, refit: B, ...}``: two experiments of the registry, B a refit;
+    optionally the confirmation seeds (distinct from every seed another experiment uses), the
+    commit the configuration was frozen at, the search-era pair and the best model without a
+    teacher."""
+    named = {k: headline.get(k) for k in ("train_only", "refit", "without_teacher")
+             if k in headline}
+    era = headline.get("search_era") or {}
+    if (not {"train_only", "refit"} <= set(headline) or set(headline) - HEADLINE_KEYS
+            or not isinstance(era, dict)
+            or not all(isinstance(name, str) and name in experiments
+                       for name in [*named.values(), *era.values()])):
         raise ConfigError(f"{source}: 'headline' must be {{train_only: EXPERIMENT, refit: "
-                          f"EXPERIMENT}}, both experiments of the registry; got "
+                          f"EXPERIMENT}} (optionally {sorted(HEADLINE_KEYS - {'train_only', 'refit'})}"
+                          f"), all experiments of the registry; got "
                           f"{shorten(repr(headline), 100)}.")
     if not experiments[headline["refit"]].get("refit"):
         raise ConfigError(f"{source}: the headline's refit experiment '{headline['refit']}' "
                           f"must have 'refit: true'.")
+    confirmation = headline.get("confirmation_seeds")
+    if confirmation is not None:
+        check_seeds(f"{source}, headline confirmation_seeds", confirmation)
+        for name, spec in experiments.items():
+            shared = set(spec.get("seeds", [])) & set(confirmation)
+            if shared and set(spec["seeds"]) != set(confirmation):
+                raise ConfigError(f"{source}: experiment '{name}' uses confirmation seed(s) "
+                                  f"{sorted(shared)}; confirmation seeds belong to the "
+                                  f"confirmation runs alone.")
 
 
 def check_registry(registry, source: str = "experiments.yaml") -> None:

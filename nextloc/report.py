@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nextloc import tables
+from nextloc import road, tables
 from nextloc.appendix import superseded_table, write_extra
 from nextloc.figures import write_figures
 from nextloc.figures_runs import write_run_figures
@@ -21,8 +21,9 @@ from nextloc.plotting import setup
 from nextloc.registry import load_registry
 from nextloc.results import read_metrics, read_search_table
 from nextloc.tables import markdown_table, mean_std, write
+from nextloc.road import headline_sentence
 from nextloc.toc import write_toc
-from nextloc.verdicts import book_verdicts, write_claims
+from nextloc.verdicts import book_verdicts, margin_text, write_claims
 
 EARLIER = "earlier step's choice"
 README_MARKERS = ("<!-- headline: written by `nextloc tables` -->", "<!-- /headline -->")
@@ -197,27 +198,6 @@ def speed_table() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def headline_sentence(metrics: pd.DataFrame, registry: dict) -> str:
-    """The result in one sentence, both protocols, from the metrics."""
-    def runs(name: str) -> pd.Series:
-        return metrics.loc[metrics["experiment"] == name, "test_acc1"]
-
-    headline = registry.get("headline") or {}
-    if not headline:
-        return "experiments.yaml names no headline experiments."
-    name = headline["train_only"]
-    train_only, refit, base = runs(name), runs(headline["refit"]), runs("baseline")
-    if train_only.empty or refit.empty or base.empty:
-        return "The headline runs have not finished yet."
-    params = int(metrics.loc[metrics["experiment"] == name, "n_params"].iloc[0])
-    return (f"The headline model, `{name}` ({params:,} parameters), reaches "
-            f"{mean_std(train_only)} % test Acc@1 when trained "
-            f"on the training split alone (protocol A, {len(train_only)} seeds) and "
-            f"{mean_std(refit)} % when refit on training + validation data (protocol B, "
-            f"{len(refit)} seeds), against {mean_std(base)} % for the prior report's baseline "
-            f"re-run ({len(base)} seeds; mean ± std).")
-
-
 def update_readme(sentence: str) -> Path:
     path = PROJECT_ROOT / "README.md"
     text = path.read_text()
@@ -241,8 +221,9 @@ def write_result_tables(metrics: pd.DataFrame, registry: dict, book) -> list[Pat
     paths = [write("full_all", markdown_table(tables.full_table(
         metrics, list(dict.fromkeys(metrics["experiment"])), experiments)) + "\n" + note)]
     for group, names in registry.get("tables", {}).items():
+        marked = tuple((registry.get("headline") or {}).get(k) for k in ("train_only", "refit"))
         paths.append(write(f"results_{group}", markdown_table(
-            tables.short_table(metrics, names, experiments)) + "\n" + note))
+            tables.short_table(metrics, names, experiments, marked)) + "\n" + note))
         paths.append(write(f"full_{group}", markdown_table(tables.full_table(
             metrics, names, experiments), empty="No runs yet.\n")))
         if group.endswith("_ablation"):
@@ -267,6 +248,8 @@ def write_other_tables(metrics: pd.DataFrame, registry: dict, book) -> list[Path
         if (RESULTS_DIR / "search" / f"{name}.csv").is_file():
             paths.append(write(f"search_{name}", markdown_table(search_table(name, registry))))
     paths.append(write("timing", timing_text(metrics, registry)))
+    paths.append(write("equivalence_margin", margin_text(metrics, book.margin)))
+    paths += road.write_road(metrics, registry)
     sentence = headline_sentence(metrics, registry)
     paths += [write("headline_sentence", sentence + "\n"), update_readme(sentence)]
     return paths

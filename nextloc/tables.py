@@ -58,8 +58,9 @@ def run_kind(spec: dict, runs: pd.DataFrame) -> str:
     return "A: train, val stops"
 
 
-def short_row(name: str, spec: dict, runs: pd.DataFrame) -> dict:
-    row = {"experiment": f"`{name}`", "how": run_kind(spec, runs)}
+def short_row(name: str, spec: dict, runs: pd.DataFrame, marked: bool = False) -> dict:
+    label = f"**`{name}` (headline)**" if marked else f"`{name}`"
+    row = {"experiment": label, "how": run_kind(spec, runs)}
     if runs.empty:
         return {**row, "parameters": "–", "seeds": f"0 of {len(spec.get('seeds', []))}",
                 **{label: NOT_RUN for label in SHORT_METRICS.values()}}
@@ -67,10 +68,13 @@ def short_row(name: str, spec: dict, runs: pd.DataFrame) -> dict:
             **{label: mean_std(runs[column]) for column, label in SHORT_METRICS.items()}}
 
 
-def short_table(metrics: pd.DataFrame, names: list[str], experiments: dict) -> pd.DataFrame:
-    """The chapter table: Acc@1, Acc@5, MRR (mean ± std over seeds), parameters, seeds."""
+def short_table(metrics: pd.DataFrame, names: list[str], experiments: dict,
+                marked: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The chapter table: Acc@1, Acc@5, MRR (mean ± std over seeds), parameters, seeds; the
+    ``marked`` experiments (the headline) in bold."""
     return pd.DataFrame([short_row(name, experiments.get(name, {}),
-                                   metrics[metrics["experiment"] == name]) for name in names])
+                                   metrics[metrics["experiment"] == name], name in marked)
+                         for name in names])
 
 
 def full_row(name: str, spec: dict, runs: pd.DataFrame) -> dict:
@@ -177,7 +181,7 @@ def published_table(metrics: pd.DataFrame, registry: dict) -> pd.DataFrame:
                  "source": "the prior report", "where the number comes from": "its results table",
                  "protocol": "one seed, train only"})
     headline = registry.get("headline") or {}
-    for name in ["baseline", *headline.values()]:
+    for name in ["baseline", *(headline[k] for k in ("train_only", "refit") if k in headline)]:
         runs = metrics.loc[metrics["experiment"] == name, "test_acc1"]
         spec = registry["experiments"].get(name, {})
         if not runs.empty:

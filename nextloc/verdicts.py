@@ -195,3 +195,20 @@ def write_claims(book: BookVerdicts, metrics: pd.DataFrame, registry: dict) -> l
     for chapter in dict.fromkeys(c.get("chapter") for c in registry.get("claims", [])):
         paths.append(write(f"claims_{chapter}", claims_markdown(book, metrics, chapter)))
     return paths
+
+
+def margin_text(metrics: pd.DataFrame, margin: float) -> str:
+    """The declared equivalence margin, in points and in test predictions, beside the
+    baseline's seed-to-seed spread."""
+    baseline = metrics.loc[metrics["experiment"] == "baseline", "test_acc1"]
+    spread = (f"; the baseline's test Acc@1 varies by {100 * baseline.std():.2f} points "
+              f"(standard deviation over its {len(baseline)} seeds)" if len(baseline) > 1 else "")
+    runs = metrics[metrics["experiment"] == "baseline"]
+    samples = ""
+    if not runs.empty:
+        from nextloc.analysis import correct_by_seed
+
+        correct = correct_by_seed("baseline")
+        if not correct.empty:
+            samples = f" ({margin / 100 * len(correct):,.0f} of {len(correct):,} test samples)"
+    return f"Equivalence margin: ±{margin:g} point of test Acc@1{samples}{spread}.\n"
