@@ -264,6 +264,7 @@ def write_tables() -> list[Path]:
     for path in sorted((RESULTS_DIR / "search").glob("*.csv")):
         read_search_table(path)
     superseded_table()
+    metrics = tables.out_of_sample(metrics, registry["experiments"])
     book = book_verdicts(metrics, registry)
     paths = write_result_tables(metrics, registry, book)
     paths += write_other_tables(metrics, registry, book)

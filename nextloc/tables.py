@@ -3,6 +3,7 @@ here; :mod:`nextloc.report` writes them). Accuracies print in %, integers as int
 cell that has no value says why instead of showing ``nan``."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -77,6 +78,23 @@ def short_table(metrics: pd.DataFrame, names: list[str], experiments: dict,
                          for name in names])
 
 
+def validation_in_sample(name: str, experiments: dict) -> bool:
+    """Whether ``name`` saw the validation split in training: a refit, or a combination of
+    refit runs (their validation Acc@1 is in-sample, not a validation score)."""
+    spec = experiments.get(name, {})
+    members = " ".join(map(str, spec.get("model.members") or []))
+    return bool(spec.get("refit")) or any(
+        experiments.get(member, {}).get("refit")
+        for member in re.findall(r"\{checkpoints\}/([^/]+)/", members))
+
+
+def out_of_sample(metrics: pd.DataFrame, experiments: dict) -> pd.DataFrame:
+    """``metrics`` with the in-sample validation Acc@1 of :func:`validation_in_sample`
+    experiments blanked, so that no validation figure, rank statistic or table shows it."""
+    in_sample = metrics["experiment"].map(lambda n: validation_in_sample(n, experiments))
+    return metrics.assign(val_acc1=metrics["val_acc1"].where(~in_sample))
+
+
 def full_row(name: str, spec: dict, runs: pd.DataFrame) -> dict:
     kind = run_kind(spec, runs)
     trained = kind.startswith("A:")
@@ -85,7 +103,7 @@ def full_row(name: str, spec: dict, runs: pd.DataFrame) -> dict:
            "parameters": f"{int(runs['n_params'].iloc[0]):,}",
            "prior report Acc@1 %": f"{100 * figure:.2f}" if figure else "did not run it",
            **{label: mean_std(runs[column]) for column, label in FULL_METRICS.items()},
-           "val Acc@1 %": (mean_std(runs["val_acc1"]) if not spec.get("refit")
+           "val Acc@1 %": (mean_std(runs["val_acc1"]) if runs["val_acc1"].notna().any()
                            else "n/a: val is training data"),
            "test Acc@1 min–max %": f"{100 * runs['test_acc1'].min():.2f}–"
                                    f"{100 * runs['test_acc1'].max():.2f}",

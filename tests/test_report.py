@@ -302,3 +302,16 @@ def test_every_claim_names_experiments_the_book_can_place():
             arm = parse_arm(entry, claim.get("expect", "higher"))
             for name in arm.experiments():
                 assert any(fnmatch(f"book/runs/{name}/seed_1", g) for g in globs), name
+
+
+def test_refits_and_combinations_of_refits_have_no_out_of_sample_validation():
+    from nextloc.tables import out_of_sample, validation_in_sample
+
+    experiments = {"a": {}, "a_refit": {"refit": True},
+                   "teacher": {"model.members": ["{checkpoints}/a_refit/seed_1.safetensors"]},
+                   "plain_teacher": {"model.members": ["{checkpoints}/a/seed_1.safetensors"]}}
+    assert [validation_in_sample(n, experiments) for n in experiments] == [False, True, True,
+                                                                             False]
+    metrics = pd.DataFrame({"experiment": list(experiments), "val_acc1": [0.5, 0.9, 0.9, 0.6]})
+    assert out_of_sample(metrics, experiments)["val_acc1"].isna().tolist() == [False, True, True,
+                                                                                False]
