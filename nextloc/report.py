@@ -242,7 +242,7 @@ def write_result_tables(metrics: pd.DataFrame, registry: dict, book) -> list[Pat
         metrics, list(dict.fromkeys(metrics["experiment"])), experiments)) + "\n" + note)]
     for group, names in registry.get("tables", {}).items():
         paths.append(write(f"results_{group}", markdown_table(
-            tables.short_table(metrics, names, experiments)) + "\n" + note))
+            tables.short_table(metrics, names, experiments)) + "\n" + note + tables.KNOWN_NOTE))
         paths.append(write(f"full_{group}", markdown_table(tables.full_table(
             metrics, names, experiments), empty="No runs yet.\n")))
         if group.endswith("_ablation"):
