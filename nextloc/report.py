@@ -18,6 +18,7 @@ from nextloc.figures import write_figures
 from nextloc.figures_runs import write_run_figures
 from nextloc.paths import PROJECT_ROOT, RESULTS_DIR
 from nextloc.plotting import setup
+from nextloc.points_source import write_points_source
 from nextloc.registry import load_registry
 from nextloc.results import read_metrics, read_search_table
 from nextloc.tables import markdown_table, mean_std, write
@@ -287,5 +288,6 @@ def write_tables() -> list[Path]:
     paths += write_extra(metrics, registry, book)
     setup()
     paths += write_figures(metrics, registry, book) + write_run_figures(metrics, registry)
+    paths += write_points_source(registry)
     paths.append(write_toc())
     return paths
