@@ -227,3 +227,19 @@ def test_the_command_fills_the_projects_table_and_names_a_missing_file(results, 
     table = read_metrics().set_index("experiment")
     assert list(table["test_unseen_share"]) == [0.1, 0.2]            # x, y
     assert list(table["test_acc1_known"]) == [2 / 9, 1 / 8]           # Acc@1 0.3 = 3/10 both
+
+
+def test_a_new_runs_row_has_the_known_place_columns_and_is_recorded(tmp_path):
+    from nextloc.train import RunResult
+
+    # 4 test targets, one unseen (class 1, right); known 5, 5, 6 right once: 1/3, share 1/4
+    predictions = pd.DataFrame({"staypoint_id": [1, 2, 3, 4], "target": [1, 5, 5, 6],
+                                "top1": [1, 5, 2, 2], "rank": [1, 1, 2, 3]})
+    test = {"acc1": 0.5, "acc5": 1.0, "acc10": 1.0, "mrr": 0.7, "ndcg10": 0.8, "f1": 0.4}
+    result = RunResult(config={"model": "m", "seed": 3}, n_params=10, best_epoch=2,
+                       val={"acc1": 0.4}, test=test, history=[], train_seconds=1.0,
+                       device="cpu", test_predictions=predictions)
+    row = result.metrics_row("x")
+    assert (row["test_acc1_known"], row["test_unseen_share"]) == (1 / 3, 0.25)
+    record_metrics(row, path=tmp_path / "metrics.csv")
+    assert read_metrics(tmp_path / "metrics.csv")["test_acc1_known"].tolist() == [1 / 3]
