@@ -1,6 +1,6 @@
 """Command line: ``nextloc data summary``, ``nextloc search``, ``nextloc run``,
-``nextloc tables``, ``nextloc archive``, ``nextloc preprocess``, ``nextloc train``,
-``nextloc benchmark``. Each command is one small function below; ``main`` turns a user's
+``nextloc tables``, ``nextloc results known``, ``nextloc archive``, ``nextloc preprocess``,
+``nextloc train``, ``nextloc benchmark``. Each command is one small function below; ``main`` turns a user's
 mistake, a file that cannot be written, or Ctrl-C into one or two lines on stderr and exit code 2
 (130 when interrupted), with no traceback unless ``--debug`` asks for it."""
 from __future__ import annotations
@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 
+from nextloc.cli_args import Parser, bounded_int
 from nextloc.errors import MESSAGE_LIMIT, NextlocError, shorten
 
 MAX_PREVIOUS_DAYS = 3650  # ten years of history is already longer than any dataset
@@ -50,6 +51,12 @@ def tables_command(args) -> None:
 
     for path in write_tables():
         print(path)
+
+
+def results_command(args) -> None:
+    from nextloc.known_places import fill_known_columns
+
+    print(fill_known_columns())
 
 
 def archive_command(args) -> None:
@@ -216,8 +223,12 @@ def parser() -> argparse.ArgumentParser:
     add_data_option(run)
     run.set_defaults(handler=run_command)
 
-    tables = commands.add_parser("tables", help="write the book's tables from results/")
-    tables.set_defaults(handler=tables_command)
+    commands.add_parser("tables", help="write the book's tables from results/").set_defaults(
+        handler=tables_command)
+    results = commands.add_parser("results", help="known: fill results/metrics.csv's "
+                                  "test_acc1_known and test_unseen_share from the saved runs")
+    results.add_argument("action", choices=["known"])
+    results.set_defaults(handler=results_command)
 
     archive = commands.add_parser("archive", help="move an experiment's runs to "
                                   "results/superseded/LABEL before its configuration changes")
@@ -229,28 +240,6 @@ def parser() -> argparse.ArgumentParser:
     add_train_parser(commands)
     add_benchmark_parser(commands)
     return root
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, with a usage error in one line (the usage is one ``--help`` away)."""
-
-    def error(self, message):
-        self.exit(2, f"nextloc: error: {shorten(message, 300)} (see `{self.prog} --help`)\n")
-
-
-def bounded_int(low: int, high: int | None = None):
-    """An argparse type: an integer in [low, high]."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {shorten(repr(text), 40)}")
-        if value < low:
-            raise argparse.ArgumentTypeError(f"must be at least {low}, got {value}")
-        if high is not None and value > high:
-            raise argparse.ArgumentTypeError(f"must be at most {high}, got {value}")
-        return value
-    return parse
 
 
 def interrupt(signum, frame):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from nextloc.data import UNSEEN
+
 TOP_K = (1, 5, 10)
 
 
@@ -77,3 +79,14 @@ class MetricAccumulator:
         f1 = np.divide(2 * self.true_positive, denominator, out=np.zeros(self.num_classes),
                        where=denominator > 0)
         return float((f1 * self.support).sum() / self.support.sum())
+
+
+def known_places(target, rank) -> dict[str, float]:
+    """Acc@1 over the targets that are not the unseen-location class (``acc1_known``) and the
+    share of targets that are (``unseen_share``), from per-sample targets and ranks (as in a
+    run's ``test_predictions.csv.gz``). Acc@1 = (1 - share) * acc1_known + share * (Acc@1 on
+    the unseen class). With no known target ``acc1_known`` is NaN (there is nothing to score)."""
+    target, correct = np.asarray(target), np.asarray(rank) == 1
+    unseen = target == UNSEEN
+    return {"acc1_known": float(correct[~unseen].mean()) if (~unseen).any() else float("nan"),
+            "unseen_share": float(unseen.mean()) if len(target) else float("nan")}

@@ -18,6 +18,7 @@ from nextloc.figures import write_figures
 from nextloc.figures_runs import write_run_figures
 from nextloc.paths import PROJECT_ROOT, RESULTS_DIR
 from nextloc.plotting import setup
+from nextloc.points_source import write_points_source
 from nextloc.registry import load_registry
 from nextloc.results import read_metrics, read_search_table
 from nextloc.tables import markdown_table, mean_std, write
@@ -223,7 +224,9 @@ def write_result_tables(metrics: pd.DataFrame, registry: dict, book) -> list[Pat
     for group, names in registry.get("tables", {}).items():
         marked = tuple((registry.get("headline") or {}).get(k) for k in ("train_only", "refit"))
         paths.append(write(f"results_{group}", markdown_table(
-            tables.short_table(metrics, names, experiments, marked)) + "\n" + note))
+            tables.short_table(metrics, names, experiments, marked)) + "
+" + note
+            + tables.KNOWN_NOTE))
         paths.append(write(f"full_{group}", markdown_table(tables.full_table(
             metrics, names, experiments), empty="No runs yet.\n")))
         if group.endswith("_ablation"):
@@ -264,11 +267,13 @@ def write_tables() -> list[Path]:
     for path in sorted((RESULTS_DIR / "search").glob("*.csv")):
         read_search_table(path)
     superseded_table()
+    metrics = tables.out_of_sample(metrics, registry["experiments"])
     book = book_verdicts(metrics, registry)
     paths = write_result_tables(metrics, registry, book)
     paths += write_other_tables(metrics, registry, book)
     paths += write_extra(metrics, registry, book)
     setup()
     paths += write_figures(metrics, registry, book) + write_run_figures(metrics, registry)
+    paths += write_points_source(registry)
     paths.append(write_toc())
     return paths

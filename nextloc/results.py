@@ -20,15 +20,22 @@ import pandas as pd
 from nextloc import paths
 from nextloc.errors import ConfigError, ResultsError, shorten
 
+# test_acc1_known: Acc@1 over the test targets that are not the unseen-location class;
+# test_unseen_share: the share of test targets that are (see nextloc.metrics.known_places).
+KNOWN_COLUMNS = ["test_acc1_known", "test_unseen_share"]
 METRICS_COLUMNS = ["experiment", "model", "seed", "n_params", "best_epoch", "val_acc1",
                    "test_acc1", "test_acc5", "test_acc10", "test_mrr", "test_ndcg10", "test_f1",
-                   "train_seconds", "device"]
+                   "train_seconds", "device", *KNOWN_COLUMNS]
 # What each column must hold: text, an integer, a fraction in [0, 1] (val_acc1 is empty for
 # refits, which choose no epoch on validation), or a non-negative number.
 METRICS_KINDS = {"experiment": "text", "model": "text", "seed": "integer", "n_params": "integer",
                  "best_epoch": "integer", "val_acc1": "fraction or empty",
                  **{c: "fraction" for c in METRICS_COLUMNS[6:12]}, "train_seconds": "number",
-                 "device": "text"}
+                 "device": "text", **{c: "fraction" for c in KNOWN_COLUMNS}}
+# A row recorded before KNOWN_COLUMNS existed has them empty, and an older table (an archive
+# in results/superseded/) lacks them, until `nextloc results known` fills them from the run's
+# saved predictions; a new row must have them.
+READ_KINDS = {**METRICS_KINDS, **{c: "fraction or empty" for c in KNOWN_COLUMNS}}
 SEARCH_KINDS = {"trial": "JSON object", "val_acc1": "fraction or empty"}  # empty: pruned
 DESCRIPTIONS = {"text": "non-empty text", "integer": "an integer >= 0",
                 "fraction": "a fraction in [0, 1]", "fraction or empty": "a fraction in [0, 1] "
@@ -68,14 +75,18 @@ def _row_problem(row: list[str], header: list[str], kinds: dict[str, str]) -> st
     return None
 
 
-def check_table(path, kinds: dict[str, str], fix: str) -> None:
+def check_table(path, kinds: dict[str, str], fix: str, optional=()) -> None:
     """Raise a ResultsError naming ``path`` and the line of the first line that lacks a field of
-    the header, or whose ``kinds`` columns hold the wrong kind of value."""
+    the header, or whose ``kinds`` columns hold the wrong kind of value; the header may lack
+    the ``optional`` columns."""
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.reader(handle)
         try:
             header = next(reader, [])
             missing = [column for column in kinds if column not in header]
+            if set(missing) <= set(optional):
+                kinds = {c: kind for c, kind in kinds.items() if c not in missing}
+                missing = []
             if missing:
                 raise ResultsError(f"{path} line 1: the header lacks column(s) {missing}; {fix}")
             for row in reader:
@@ -94,9 +105,11 @@ def read_metrics(path=None) -> pd.DataFrame:
     path = path or paths.METRICS_FILE
     if not path.is_file():
         return pd.DataFrame(columns=METRICS_COLUMNS)
-    check_table(path, METRICS_KINDS, "fix or delete that line (`git diff` shows what changed; "
-                "a deleted run's row comes back when `nextloc run` re-runs it).")
-    return pd.read_csv(path)
+    check_table(path, READ_KINDS, "fix or delete that line (`git diff` shows what changed; "
+                "a deleted run's row comes back when `nextloc run` re-runs it).",
+                optional=KNOWN_COLUMNS)
+    table = pd.read_csv(path)
+    return table.assign(**{c: float("nan") for c in KNOWN_COLUMNS if c not in table})
 
 
 def update_metrics(change, path=None) -> None:

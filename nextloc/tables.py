@@ -3,6 +3,7 @@ here; :mod:`nextloc.report` writes them). Accuracies print in %, integers as int
 cell that has no value says why instead of showing ``nan``."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -14,7 +15,10 @@ GENERATED = PROJECT_ROOT / "book" / "generated"
 
 NOT_RUN = "not run yet"
 NBSP = "\u00a0"
-SHORT_METRICS = {"test_acc1": "Acc@1 %", "test_acc5": "Acc@5 %", "test_mrr": "MRR %"}
+SHORT_METRICS = {"test_acc1": "Acc@1 %", "test_acc1_known": "known places Acc@1 %",
+                 "test_acc5": "Acc@5 %", "test_mrr": "MRR %"}
+KNOWN_NOTE = ("Known places: the test targets other than the unseen-location class (places "
+              "never visited in the training period).\n")
 FULL_METRICS = {"test_acc1": "Acc@1 %", "test_acc5": "Acc@5 %", "test_acc10": "Acc@10 %",
                 "test_mrr": "MRR %", "test_ndcg10": "NDCG@10 %", "test_f1": "F1 %"}
 
@@ -65,16 +69,41 @@ def short_row(name: str, spec: dict, runs: pd.DataFrame, marked: bool = False) -
         return {**row, "parameters": "–", "seeds": f"0 of {len(spec.get('seeds', []))}",
                 **{label: NOT_RUN for label in SHORT_METRICS.values()}}
     return {**row, "parameters": f"{int(runs['n_params'].iloc[0]):,}", "seeds": len(runs),
-            **{label: mean_std(runs[column]) for column, label in SHORT_METRICS.items()}}
+            **{label: every_seed(runs, column) for column, label in SHORT_METRICS.items()}}
+
+
+def every_seed(runs: pd.DataFrame, column: str) -> str:
+    """Mean ± std of ``column`` when every run has a value, else "–" (a known-place Acc@1 not
+    filled yet by `nextloc results known`), never the mean of some of the seeds."""
+    values = runs[column] if column in runs else pd.Series(dtype=float)
+    return mean_std(values) if values.notna().all() else "–"
 
 
 def short_table(metrics: pd.DataFrame, names: list[str], experiments: dict,
                 marked: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The chapter table: Acc@1, Acc@5, MRR (mean ± std over seeds), parameters, seeds; the
-    ``marked`` experiments (the headline) in bold."""
+    """The chapter table: Acc@1, Acc@1 on known places (targets other than the unseen class),
+    Acc@5, MRR (mean ± std over seeds), parameters, seeds; the ``marked`` experiments (the
+    headline) in bold."""
     return pd.DataFrame([short_row(name, experiments.get(name, {}),
                                    metrics[metrics["experiment"] == name], name in marked)
                          for name in names])
+
+
+def validation_in_sample(name: str, experiments: dict) -> bool:
+    """Whether ``name`` saw the validation split in training: a refit, or a combination of
+    refit runs (their validation Acc@1 is in-sample, not a validation score)."""
+    spec = experiments.get(name, {})
+    members = " ".join(map(str, spec.get("model.members") or []))
+    return bool(spec.get("refit")) or any(
+        experiments.get(member, {}).get("refit")
+        for member in re.findall(r"\{checkpoints\}/([^/]+)/", members))
+
+
+def out_of_sample(metrics: pd.DataFrame, experiments: dict) -> pd.DataFrame:
+    """``metrics`` with the in-sample validation Acc@1 of :func:`validation_in_sample`
+    experiments blanked, so that no validation figure, rank statistic or table shows it."""
+    in_sample = metrics["experiment"].map(lambda n: validation_in_sample(n, experiments))
+    return metrics.assign(val_acc1=metrics["val_acc1"].where(~in_sample))
 
 
 def full_row(name: str, spec: dict, runs: pd.DataFrame) -> dict:
@@ -85,7 +114,7 @@ def full_row(name: str, spec: dict, runs: pd.DataFrame) -> dict:
            "parameters": f"{int(runs['n_params'].iloc[0]):,}",
            "prior report Acc@1 %": f"{100 * figure:.2f}" if figure else "did not run it",
            **{label: mean_std(runs[column]) for column, label in FULL_METRICS.items()},
-           "val Acc@1 %": (mean_std(runs["val_acc1"]) if not spec.get("refit")
+           "val Acc@1 %": (mean_std(runs["val_acc1"]) if runs["val_acc1"].notna().any()
                            else "n/a: val is training data"),
            "test Acc@1 min–max %": f"{100 * runs['test_acc1'].min():.2f}–"
                                    f"{100 * runs['test_acc1'].max():.2f}",

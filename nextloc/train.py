@@ -19,7 +19,7 @@ from nextloc.batching import batches, keep_recent_fraction, mask_new_locations
 from nextloc.data import GeolifeData, Split
 from nextloc.device import keep_freed_memory, resolve_device, set_seed
 from nextloc.errors import TrainingError
-from nextloc.metrics import MetricAccumulator, top1
+from nextloc.metrics import MetricAccumulator, known_places, top1
 from nextloc.models import NextLocationModel, build_model, count_parameters
 from nextloc.models.checkpoint import save_checkpoint
 from nextloc.optimizer import FlatAdamW, lr_factor
@@ -128,7 +128,9 @@ class RunResult:
                 "test_acc1": self.test["acc1"], "test_acc5": self.test["acc5"],
                 "test_acc10": self.test["acc10"], "test_mrr": self.test["mrr"],
                 "test_ndcg10": self.test["ndcg10"], "test_f1": self.test["f1"],
-                "train_seconds": round(self.train_seconds, 2), "device": self.device}
+                "train_seconds": round(self.train_seconds, 2), "device": self.device,
+                **{f"test_{k}": v for k, v in known_places(
+                    self.test_predictions["target"], self.test_predictions["rank"]).items()}}
 
     def save(self, out_dir: str | Path, experiment: str) -> None:
         """metrics.json, history.csv, config.json and test_predictions.csv.gz, each atomically."""

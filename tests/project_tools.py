@@ -31,7 +31,7 @@ REPOSITORY = nextloc.paths.PROJECT_ROOT
 GOOD_ROW = {"experiment": "x", "model": "persistent", "seed": 1, "n_params": 0, "best_epoch": 0,
             "val_acc1": 0.25, "test_acc1": 0.3, "test_acc5": 0.5, "test_acc10": 0.6,
             "test_mrr": 0.4, "test_ndcg10": 0.45, "test_f1": 0.2, "train_seconds": 0.0,
-            "device": "cpu"}
+            "device": "cpu", "test_acc1_known": 0.35, "test_unseen_share": 0.2}
 X = {"model": "persistent", "seeds": [1]}
 REGISTRY = {"experiments": {"x": X, "tuned": {"model": "baseline", "search": "s", "seeds": [1]}},
             "searches": {"s": {"seed": 0, "trials": 1, "base": {"model": "baseline"},

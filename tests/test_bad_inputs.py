@@ -173,7 +173,7 @@ CASES = [
      "must be at most 3650"),
     # results/metrics.csv
     ("truncated metrics line", ["tables"], metrics_line(2, ROW_TEXT[:25]),
-     r"metrics.csv line 2: \d+ fields, the header has 14"),
+     r"metrics.csv line 2: \d+ fields, the header has 16"),
     ("garbled metrics value", ["tables"], metrics_value("test_acc1", "abc"),
      "metrics.csv line 2: test_acc1 must be a fraction"),
     ("accuracy above 1", ["tables"], metrics_value("test_acc1", 55.3), "test_acc1 must be"),

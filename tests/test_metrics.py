@@ -162,3 +162,25 @@ def test_top1_skips_nan_scores():
 
     scores = torch.tensor([row({0: NAN, 3: 1.0}), row({}, base=NAN)])
     assert top1(scores).tolist() == [3, 0]
+
+
+# --- known places: Acc@1 without the unseen-location class (class 1) -------------------------
+
+def test_known_place_accuracy_and_unseen_share_against_hand_computation():
+    from nextloc.metrics import known_places
+
+    # 8 targets, 3 of them the unseen class (1); the 5 known ones are right at ranks 1, 1, 1:
+    # acc1_known = 3 / 5; unseen share = 3 / 8; the unseen ones are right once (rank 1).
+    target = [1, 5, 1, 7, 9, 1, 5, 4]
+    rank = [1, 1, 3, 1, 2, 4, 1, 10]
+    result = known_places(target, rank)
+    assert result == {"acc1_known": 3 / 5, "unseen_share": 3 / 8}
+    # Acc@1 (4 of 8) = (1 - 3/8) * 3/5 + 3/8 * 1/3
+    assert (1 - 3 / 8) * 3 / 5 + 3 / 8 * (1 / 3) == pytest.approx(4 / 8)
+
+
+def test_known_place_accuracy_without_known_targets_is_nan():
+    from nextloc.metrics import known_places
+
+    result = known_places([1, 1], [1, 2])
+    assert math.isnan(result["acc1_known"]) and result["unseen_share"] == 1.0

@@ -64,15 +64,28 @@ METRICS = pd.concat([
 ], ignore_index=True)
 
 
-def test_short_table_has_the_five_columns_and_says_what_is_missing():
+def test_short_table_has_the_six_columns_and_says_what_is_missing():
     table = short_table(METRICS, ["a", "b", "rule", "later"], EXPERIMENTS).set_index("experiment")
-    assert list(table.columns) == ["how", "parameters", "seeds", "Acc@1 %", "Acc@5 %", "MRR %"]
+    assert list(table.columns) == ["how", "parameters", "seeds", "Acc@1 %",
+                                   "known places Acc@1 %", "Acc@5 %", "MRR %"]
     assert table.loc["`a`", "Acc@1 %"] == "35.00\u00a0±\u00a05.00"
     assert table.loc["`a`", "parameters"] == "480,123"
     assert table.loc["`b`", "how"] == "B: refit on train + val"
     assert table.loc["`rule`", "how"] == "counting rule"
     assert table.loc["`later`", "Acc@1 %"] == "not run yet"
     assert table.loc["`later`", "seeds"] == "0 of 3"
+
+
+def test_short_table_shows_known_place_accuracy_only_when_every_seed_has_it():
+    metrics = pd.concat([runs("a", 10, [0.30, 0.40, 0.35], test_acc1_known=[0.40, 0.50, 0.60]),
+                         runs("b", 10, [0.25, 0.20], test_acc1_known=[0.3, np.nan])],
+                        ignore_index=True)
+    table = short_table(metrics, ["a", "b", "rule"], EXPERIMENTS).set_index("experiment")
+    assert table.loc["`a`", "known places Acc@1 %"] == "50.00\u00a0±\u00a010.00"
+    assert table.loc["`b`", "known places Acc@1 %"] == "–"        # one seed not filled yet
+    assert table.loc["`rule`", "known places Acc@1 %"] == "not run yet"
+    # a table read before the column existed (METRICS has no such column)
+    assert short_table(METRICS, ["a"], EXPERIMENTS)["known places Acc@1 %"].iloc[0] == "–"
 
 
 def test_full_table_writes_no_nan_and_says_why_a_cell_is_empty():
@@ -302,3 +315,16 @@ def test_every_claim_names_experiments_the_book_can_place():
             arm = parse_arm(entry, claim.get("expect", "higher"))
             for name in arm.experiments():
                 assert any(fnmatch(f"book/runs/{name}/seed_1", g) for g in globs), name
+
+
+def test_refits_and_combinations_of_refits_have_no_out_of_sample_validation():
+    from nextloc.tables import out_of_sample, validation_in_sample
+
+    experiments = {"a": {}, "a_refit": {"refit": True},
+                   "teacher": {"model.members": ["{checkpoints}/a_refit/seed_1.safetensors"]},
+                   "plain_teacher": {"model.members": ["{checkpoints}/a/seed_1.safetensors"]}}
+    assert [validation_in_sample(n, experiments) for n in experiments] == [False, True, True,
+                                                                             False]
+    metrics = pd.DataFrame({"experiment": list(experiments), "val_acc1": [0.5, 0.9, 0.9, 0.6]})
+    assert out_of_sample(metrics, experiments)["val_acc1"].isna().tolist() == [False, True, True,
+                                                                                False]

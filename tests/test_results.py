@@ -33,7 +33,7 @@ def truncate_line(path, line: int, keep: int = 25) -> None:
 
 def test_a_truncated_line_stops_reading_with_file_and_line(results):
     truncate_line(results / "metrics.csv", 3)
-    with pytest.raises(ResultsError, match=r"metrics.csv line 3: \d+ fields, the header has 14"):
+    with pytest.raises(ResultsError, match=r"metrics.csv line 3: \d+ fields, the header has 16"):
         read_metrics()
 
 
@@ -138,3 +138,108 @@ def test_archive_refuses_a_garbled_table_before_moving_anything(results):
         archive_runs("x", "x_v1")
     assert snapshot(results) == before
 
+
+
+# --- the known-place columns (issue 21, item 9) ----------------------------------------------
+
+def write_predictions(runs_dir, experiment, seed, target, rank):
+    run = runs_dir / experiment / f"seed_{seed}"
+    run.mkdir(parents=True)
+    pd.DataFrame({"staypoint_id": range(len(target)), "target": target, "top1": target,
+                  "rank": rank}).to_csv(run / "test_predictions.csv.gz", index=False,
+                                        compression="gzip")
+
+
+def old_table(tmp_path, rows):
+    """A metrics table as recorded before the known-place columns existed."""
+    path = tmp_path / "metrics.csv"
+    old = [c for c in GOOD_ROW if c not in nextloc.results.KNOWN_COLUMNS]
+    pd.DataFrame([{**GOOD_ROW, **row} for row in rows])[old].to_csv(path, index=False)
+    return path
+
+
+def test_a_table_without_the_known_columns_still_reads(tmp_path):
+    table = read_metrics(old_table(tmp_path, [{}]))
+    assert list(table.columns) == nextloc.results.METRICS_COLUMNS
+    assert table[nextloc.results.KNOWN_COLUMNS].isna().all().all()
+
+
+def test_a_new_row_must_have_the_known_columns(tmp_path):
+    row = {k: v for k, v in GOOD_ROW.items() if k != "test_acc1_known"}
+    with pytest.raises(ResultsError, match="test_acc1_known must be a fraction"):
+        record_metrics(row, path=tmp_path / "metrics.csv")
+
+
+def test_fill_known_columns_from_the_saved_predictions_twice(tmp_path):
+    from nextloc.known_places import fill_known_columns
+
+    # x seed 1: 4 targets, one of them the unseen class (1), ranked first; the known targets
+    # 5, 7, 9 at ranks 1, 2, 1: Acc@1 3/4, known-place Acc@1 2/3, unseen share 1/4.
+    write_predictions(tmp_path / "runs", "x", 1, [1, 5, 7, 9], [1, 1, 2, 1])
+    write_predictions(tmp_path / "runs", "y", 2, [3, 4], [1, 5])
+    path = old_table(tmp_path, [{"test_acc1": 0.75}, {"experiment": "y", "seed": 2,
+                                                      "test_acc1": 0.5}])
+    before = pd.read_csv(path)
+    assert fill_known_columns(path).endswith("for 2 rows from their saved test predictions; "
+                                             "2 rows changed.")
+    after = read_metrics(path)
+    assert list(after["test_acc1_known"]) == [2 / 3, 0.5]
+    assert list(after["test_unseen_share"]) == [0.25, 0.0]
+    pd.testing.assert_frame_equal(after[before.columns], before)   # nothing else changed
+    text = path.read_bytes()
+    assert fill_known_columns(path).endswith("0 rows changed.")    # idempotent
+    assert path.read_bytes() == text
+
+
+def test_fill_refuses_predictions_that_are_not_the_runs(tmp_path):
+    from nextloc.known_places import fill_known_columns
+
+    write_predictions(tmp_path / "runs", "x", 1, [1, 5, 7, 9], [1, 1, 2, 1])
+    path = old_table(tmp_path, [{"test_acc1": 0.5}])
+    before = path.read_bytes()
+    with pytest.raises(ResultsError, match=r"x/seed_1/test_predictions.csv.gz: its Acc@1 is "
+                                           r"0.75, the row of x seed 1 .* says test_acc1 = 0.5"):
+        fill_known_columns(path)
+    assert path.read_bytes() == before
+
+
+def test_fill_refuses_a_row_without_saved_predictions(tmp_path):
+    from nextloc.known_places import fill_known_columns
+
+    path = old_table(tmp_path, [{}])
+    before = path.read_bytes()
+    with pytest.raises(ResultsError, match=r"runs/x/seed_1/test_predictions.csv.gz is missing"):
+        fill_known_columns(path)
+    assert path.read_bytes() == before
+
+
+def test_the_command_fills_the_projects_table_and_names_a_missing_file(results, capsys):
+    from nextloc.cli import main
+
+    assert main(["results", "known"]) == 2
+    assert "x/seed_1/test_predictions.csv.gz is missing" in capsys.readouterr().err
+    write_predictions(results / "runs", "y", 7, [1, 1, 7, 9, 4, 4, 4, 4, 4, 4], [1] * 3 + [2] * 7)
+    (results / "runs" / "x" / "seed_1" / "metrics.json").unlink()
+    (results / "runs" / "x" / "seed_1").rmdir()
+    write_predictions(results / "runs", "x", 1, [1, 5, 7, 9, 4, 4, 4, 4, 4, 4], [1] * 3 + [2] * 7)
+    assert main(["results", "known"]) == 0
+    assert "2 rows changed" in capsys.readouterr().out
+    table = read_metrics().set_index("experiment")
+    assert list(table["test_unseen_share"]) == [0.1, 0.2]            # x, y
+    assert list(table["test_acc1_known"]) == [2 / 9, 1 / 8]           # Acc@1 0.3 = 3/10 both
+
+
+def test_a_new_runs_row_has_the_known_place_columns_and_is_recorded(tmp_path):
+    from nextloc.train import RunResult
+
+    # 4 test targets, one unseen (class 1, right); known 5, 5, 6 right once: 1/3, share 1/4
+    predictions = pd.DataFrame({"staypoint_id": [1, 2, 3, 4], "target": [1, 5, 5, 6],
+                                "top1": [1, 5, 2, 2], "rank": [1, 1, 2, 3]})
+    test = {"acc1": 0.5, "acc5": 1.0, "acc10": 1.0, "mrr": 0.7, "ndcg10": 0.8, "f1": 0.4}
+    result = RunResult(config={"model": "m", "seed": 3}, n_params=10, best_epoch=2,
+                       val={"acc1": 0.4}, test=test, history=[], train_seconds=1.0,
+                       device="cpu", test_predictions=predictions)
+    row = result.metrics_row("x")
+    assert (row["test_acc1_known"], row["test_unseen_share"]) == (1 / 3, 0.25)
+    record_metrics(row, path=tmp_path / "metrics.csv")
+    assert read_metrics(tmp_path / "metrics.csv")["test_acc1_known"].tolist() == [1 / 3]
