@@ -10,7 +10,8 @@ Two keys are resolved from earlier results rather than typed in:
 
 An ``ablations:`` entry expands into experiments: ``BASE: {seeds: [...], without: [...]}`` gives one
 experiment ``BASE_no_X`` per switch X, with BASE's settings and ``model.X: false``; a switch
-written as a mapping (``X: {setting: value}``) sets those settings instead.
+written as a mapping (``X: {setting: value}``) sets those settings instead, and may list its
+own ``seeds``.
 
 String settings may name earlier runs' checkpoints with placeholders, filled in per run:
 ``{checkpoints}`` (the checkpoint folder of full or quick runs, relative to the project root),
@@ -79,8 +80,9 @@ def expand_ablations(experiments: dict, ablations: dict) -> dict:
             if name in expanded:
                 raise ConfigError(f"ablations: '{name}' is defined twice")
             description = f"{base} without {switch.replace('_', ' ')}"
-            expanded[name] = {**inherited, "description": description, **settings,
-                              "seeds": spec["seeds"]}
+            # A switch may list its own seeds (more of them where its interval needs them).
+            expanded[name] = {**inherited, "description": description, "seeds": spec["seeds"],
+                              **settings}
     return expanded
 
 

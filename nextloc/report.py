@@ -224,8 +224,7 @@ def write_result_tables(metrics: pd.DataFrame, registry: dict, book) -> list[Pat
     for group, names in registry.get("tables", {}).items():
         marked = tuple((registry.get("headline") or {}).get(k) for k in ("train_only", "refit"))
         paths.append(write(f"results_{group}", markdown_table(
-            tables.short_table(metrics, names, experiments, marked)) + "
-" + note
+            tables.short_table(metrics, names, experiments, marked)) + "\n" + note
             + tables.KNOWN_NOTE))
         paths.append(write(f"full_{group}", markdown_table(tables.full_table(
             metrics, names, experiments), empty="No runs yet.\n")))

@@ -304,3 +304,15 @@ def test_a_wrong_headline_is_refused_by_name(registry, headline, message):
 
 def test_a_registry_without_a_headline_has_none(registry):
     assert headline_experiments() == []
+
+
+def test_an_ablation_switch_may_list_its_own_seeds():
+    from nextloc.registry import expand_ablations
+
+    experiments = {"base": {"model": "pointer", "seeds": [1, 2, 3, 4, 5], "lr": 0.001}}
+    ablations = {"base": {"seeds": [1, 2, 3], "without": [
+        "copy", {"user": {"model.features": ["time"], "seeds": [1, 2, 3, 4, 5]}}]}}
+    expanded = expand_ablations(experiments, ablations)
+    assert expanded["base_no_copy"]["seeds"] == [1, 2, 3]
+    assert expanded["base_no_user"]["seeds"] == [1, 2, 3, 4, 5]
+    assert expanded["base_no_user"]["lr"] == 0.001
