@@ -62,13 +62,14 @@ def test_without_the_data_a_sentence_and_a_figure_say_why(project, monkeypatch):
     for name in ("baseline", "markov", "h"):
         (project / "results" / "runs" / name / "seed_1").mkdir(parents=True)
         (project / "results" / "runs" / name / "seed_1" / "test_predictions.csv.gz").touch()
-    table, figure = write_points_source({"headline": {"train_only": "h"}})
+    table, figure, why = write_points_source({"headline": {"train_only": "h"}})
     assert table.read_text() == "The gain is not split here: the data is not available here.\n"
     assert figure.name == "fig_points_source.svg" and figure.is_relative_to(project)
     assert "the data is not available here" in figure.read_text()
+    assert "not broken down here" in why.read_text()
 
 
 def test_without_the_runs_the_sentence_names_them(project, monkeypatch):
     monkeypatch.setattr(nextloc.points_source, "test_data", lambda: ("split", 7))
-    table, _ = write_points_source({"headline": {"train_only": "h"}})
+    table, _, why = write_points_source({"headline": {"train_only": "h"}})
     assert "the saved runs of `baseline`, `markov`, `h` are missing" in table.read_text()
