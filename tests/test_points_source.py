@@ -73,3 +73,16 @@ def test_without_the_runs_the_sentence_names_them(project, monkeypatch):
     monkeypatch.setattr(nextloc.points_source, "test_data", lambda: ("split", 7))
     table, _, why = write_points_source({"headline": {"train_only": "h"}})
     assert "the saved runs of `baseline`, `markov`, `h` are missing" in table.read_text()
+
+
+def test_why_it_works_states_the_shares_and_the_counting_rule():
+    from nextloc.points_source import why_text
+
+    registry = {"experiments": {"baseline": {"prior_report_acc1": 0.3795}}}
+    text = why_text(points_frame(samples(), "headline", 7), "headline", registry)
+    # in the history: samples 0, 2, 3 of 5; unseen: 2 of 5; markov 2 of 5; headline 3 of 5
+    assert text.startswith("60.00 % of the test targets are a place of the person's recent")
+    assert "40.00 % are the unseen-location class" in text
+    assert "`markov`, which has no parameters, already reaches 40.00 %, above the prior " \
+           "report's 37.95 %" in text
+    assert text.rstrip().endswith("reaches 60.00 %.")
