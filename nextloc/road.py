@@ -247,7 +247,17 @@ def write_road(metrics: pd.DataFrame, registry: dict) -> list[Path]:
             write("selection_optimism", optimism_text(rows)),
             write("headline_compute", (compute_text(metrics, registry) or "No headline.")
                   + "\n"),
-            road_figure(metrics, rows)]
+            road_figure(metrics, rows),
+            write("baseline_epochs", kept_epochs_text(metrics, "baseline"))]
+
+
+def kept_epochs_text(metrics: pd.DataFrame, experiment: str) -> str:
+    runs = metrics[metrics["experiment"] == experiment].sort_values("seed")
+    if runs.empty:
+        return f"`{experiment}` has no runs yet.\n"
+    kept = ", ".join(f"seed {int(s)}: epoch {int(e)}" for s, e in zip(runs["seed"],
+                                                                     runs["best_epoch"]))
+    return f"Epochs kept by early stopping (`{experiment}`): {kept}.\n"
 
 
 def headline_sentence(metrics: pd.DataFrame, registry: dict) -> str:
