@@ -27,6 +27,9 @@ from nextloc.toc import write_toc
 from nextloc.verdicts import book_verdicts, margin_text, write_claims
 
 EARLIER = "earlier step's choice"
+# What an empty table says, in words a reader understands.
+EMPTY = {"pending": "Every experiment has all its runs.\n",
+         "targets": "No targets are set.\n", "published": "No published figures are listed.\n"}
 README_MARKERS = ("<!-- headline: written by `nextloc tables` -->", "<!-- /headline -->")
 
 
@@ -245,7 +248,7 @@ def write_other_tables(metrics: pd.DataFrame, registry: dict, book) -> list[Path
             "seed_comparison": tables.seed_comparison(metrics, experiments),
             "pending": tables.pending_table(metrics, experiments),
             "speed": speed_table()}.items():
-        paths.append(write(name, markdown_table(table, empty="Nothing to list.\n")))
+        paths.append(write(name, markdown_table(table, empty=EMPTY.get(name, "None.\n"))))
     for name in registry.get("searches", {}):
         if (RESULTS_DIR / "search" / f"{name}.csv").is_file():
             paths.append(write(f"search_{name}", markdown_table(search_table(name, registry))))

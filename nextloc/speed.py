@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 EXPERIMENTS = ["baseline", "pointer", "pointer_pair"]  # and the headline: default_experiments
-# main just before the speed-up of the pointer model (issue 11): "today's code" in the file.
+# main just before the speed-up of the pointer model: "today's code" in the file.
 REFERENCE_COMMIT = "f8999ad46a384af2cd738608863e63e6435147e6"
 WARMUP_STEPS = 5
 
