@@ -183,7 +183,7 @@ def claims_markdown(book: BookVerdicts, metrics: pd.DataFrame,
 
 
 def write_claims(book: BookVerdicts, metrics: pd.DataFrame, registry: dict) -> list:
-    from nextloc.tables import write
+    from nextloc.tables import markdown_table, write
 
     frame = claims_frame(book)
     path = write("claims", claims_markdown(book, metrics))
@@ -192,6 +192,12 @@ def write_claims(book: BookVerdicts, metrics: pd.DataFrame, registry: dict) -> l
 
     atomic_write(csv_path, lambda tmp: frame.to_csv(tmp, index=False))
     paths = [path, csv_path]
+    table, runs, hours = seed_plan(book, metrics)
+    note = (f"\n{len(table)} comparisons are wider than ±{MAX_HALF_WIDTH:g} points with fewer "
+            f"than {MAX_SEEDS} seeds; narrowing them (at their observed spread) takes {runs} "
+            f"more runs, about {hours:.1f} core-hours of training.\n" if len(table) else "")
+    paths.append(write("seed_plan", markdown_table(table, empty="Every comparison is narrow "
+                                                   "enough or has the most seeds.\n") + note))
     for chapter in dict.fromkeys(c.get("chapter") for c in registry.get("claims", [])):
         paths.append(write(f"claims_{chapter}", claims_markdown(book, metrics, chapter)))
     return paths
@@ -212,3 +218,43 @@ def margin_text(metrics: pd.DataFrame, margin: float) -> str:
         if not correct.empty:
             samples = f" ({margin / 100 * len(correct):,.0f} of {len(correct):,} test samples)"
     return f"Equivalence margin: ±{margin:g} point of test Acc@1{samples}{spread}.\n"
+
+
+MAX_HALF_WIDTH, MAX_SEEDS = 1.5, 10
+
+
+def seeds_needed(comparison, max_half_width: float = MAX_HALF_WIDTH,
+                 max_seeds: int = MAX_SEEDS) -> int:
+    """The fewest seeds (at most ``max_seeds``) whose 95 % half-width would be at most
+    ``max_half_width`` points if the per-seed differences kept their observed spread."""
+    from scipy import stats as scipy_stats
+
+    for n in range(comparison.n, max_seeds + 1):
+        if scipy_stats.t.ppf(0.975, n - 1) * comparison.sd / n ** 0.5 <= max_half_width:
+            return n
+    return max_seeds
+
+
+def seed_plan(book: BookVerdicts, metrics: pd.DataFrame) -> pd.DataFrame:
+    """Every claim arm wider than the allowed half-width with fewer than the most seeds: the
+    seeds it would need, and the training time that would take (its experiments' mean seconds
+    a run, counted once per experiment)."""
+    rows, extra = [], {}
+    seconds = metrics.groupby("experiment")["train_seconds"].mean()
+    for claim in book.claims:
+        for result in claim.arms:
+            c = result.comparison
+            if c is None or result.arm.seeds is not None or c.half_width <= MAX_HALF_WIDTH \
+                    or c.n >= MAX_SEEDS:
+                continue
+            need = seeds_needed(c)
+            for name in result.arm.experiments():
+                have = int((metrics["experiment"] == name).sum())
+                if seconds.get(name, 0) > 0:
+                    extra[name] = max(extra.get(name, 0), need - have)
+            rows.append({"comparison": result.arm.label(), "seeds": c.n,
+                         "half-width, points": f"{c.half_width:.2f}",
+                         "seeds needed": need})
+    hours = sum(n * seconds[name] for name, n in extra.items()) / 3600
+    table = pd.DataFrame(rows).drop_duplicates("comparison")
+    return table, sum(extra.values()), hours

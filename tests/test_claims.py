@@ -132,3 +132,16 @@ def test_claims_markdown_lists_every_claim_with_its_verdict(book):
 def test_list_table_turns_lines_into_bullets():
     text = list_table([["a", "one\ntwo", "v"]], ["h1", "h2", "h3"], [1, 2, 1])
     assert "  - - one\n    - two" in text
+
+
+def test_seeds_needed_for_a_narrow_enough_interval():
+    from nextloc.stats import from_differences
+    from nextloc.verdicts import seeds_needed
+
+    # sd 1: t(0.975, n-1) / sqrt(n) <= 1.5 first holds at n = 5 (2.776 / 2.236 = 1.24;
+    # n = 4: 3.182 / 2 = 1.59)
+    wide = from_differences("a", "b", pd.Series([-1.0, 0.0, 1.0], index=[1, 2, 3]))
+    assert seeds_needed(wide) == 5
+    # sd 10: never narrow enough, so the most seeds
+    assert seeds_needed(from_differences("a", "b", pd.Series([-10.0, 0.0, 10.0],
+                                                             index=[1, 2, 3]))) == 10
