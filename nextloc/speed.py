@@ -210,17 +210,29 @@ def report(experiments: list[str], runs: dict, reference: str, started: str, inf
 def write_benchmark(**options) -> Path:
     from nextloc.paths import RESULTS_DIR, atomic_write
 
+    from nextloc.errors import ConfigError, ResultsError
+
+    for name in ("steps", "repeats"):
+        value = options.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"benchmark speed: {name} must be an integer >= 1, got {value!r}")
     result = run_benchmark(**options)
     path = RESULTS_DIR / "benchmarks" / "training.json"
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(result, indent=1) + "\n"))
+    try:  # a non-finite time is a failed measurement, never a result to commit
+        text = json.dumps(result, indent=1, allow_nan=False) + "\n"
+    except ValueError as err:
+        raise ResultsError(f"benchmark speed measured a non-finite time ({err}); "
+                           f"{path} is unchanged.") from err
+    atomic_write(path, lambda tmp: tmp.write_text(text))
     return path
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("experiments", nargs="*")
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=40, choices=range(1, 100_001),
+                        metavar="N")
+    parser.add_argument("--repeats", type=int, default=2, choices=range(1, 1001), metavar="N")
     parser.add_argument("--measure", action="store_true", help="measure this process's nextloc")
     args = parser.parse_args(argv)
     if args.measure:

@@ -1,0 +1,115 @@
+"""Bad and hostile inputs, round two (issue 23): half-written results, stamps that lie, dataset
+folders read wrongly, options that crash instead of failing cleanly. Each case ends in one short
+``nextloc: error: ...`` line with exit code 2 and no traceback, and no file of the project or
+dataset changes. Cases go through the command line where a user meets them (forked, as in
+tests/test_bad_inputs.py, or ``main`` in this process when a fault must be injected)."""
+from __future__ import annotations
+
+import errno
+import json
+import math
+
+import pandas as pd
+import pytest
+import yaml
+
+from project_tools import GOOD_ROW, REGISTRY, ForkedCli, full_project, snapshot
+from test_bad_inputs import check_clean_failure
+
+from nextloc.cli import main
+
+
+@pytest.fixture(scope="module")
+def forked_cli():
+    return ForkedCli()
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- 1. half-written or overwritten results ---------------------------------------------------
+
+def fake_preprocessed():
+    from nextloc.preprocess import OUTPUT_COLUMNS, Preprocessed
+
+    table = pd.DataFrame({c: [1, 2] for c in OUTPUT_COLUMNS}).assign(valid=[True, False])
+    locations = pd.DataFrame({"id": [1], "lon": [116.3], "lat": [39.9]})
+    return Preprocessed(None, None, pd.DataFrame({"source_user": [1]}), table, locations,
+                        {"final_staypoints": 2}, {"read": 0.1})
+
+
+def test_preprocess_that_fails_half_way_leaves_the_previous_folder(tmp_path, monkeypatch,
+                                                                    capsys):
+    """A full disk while writing locations.csv: the previous run's folder stays whole, not new
+    staypoints beside old locations, and no temporary folder is left behind."""
+    import nextloc.preprocess as preprocess
+
+    out = tmp_path / "data"
+    out.mkdir()
+    for name in preprocess.OUTPUT_FILES + ["my_notes.txt"]:
+        (out / name).write_text(f"previous {name}\n")
+    before = snapshot(tmp_path)
+    monkeypatch.setattr(preprocess, "run_pipeline", lambda *a, **k: fake_preprocessed())
+    original = pd.DataFrame.to_csv
+
+    def disk_full(frame, path, *args, **kwargs):
+        if str(path).endswith("locations.csv"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return original(frame, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", disk_full)
+    code, out_text, err = cli(capsys, "preprocess", str(tmp_path), "--out", str(out), "--quiet")
+    check_clean_failure(code, out_text, err, "No space left on device.*unchanged")
+    assert snapshot(tmp_path) == before
+
+    monkeypatch.setattr(pd.DataFrame, "to_csv", original)  # the disk has room again
+    assert cli(capsys, "preprocess", str(tmp_path), "--out", str(out), "--quiet")[0] == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+    assert (out / "my_notes.txt").read_text() == "previous my_notes.txt\n"
+    assert json.loads((out / "preprocess.json").read_text())["counts"] == {"final_staypoints": 2}
+
+
+@pytest.mark.parametrize("option, value", [("--repeats", "-1"), ("--repeats", "0"),
+                                           ("--steps", "0"), ("--steps", "-5")])
+def test_benchmark_speed_refuses_counts_below_one(forked_cli, tmp_path, option, value):
+    root = full_project(tmp_path / "project")
+    before = snapshot(root)
+    code, out, err = forked_cli(root, "benchmark", "speed", option, value)
+    check_clean_failure(code, out, err, f"{option}: must be at least 1")
+    assert snapshot(root) == before
+
+
+def test_benchmark_speed_never_writes_a_non_finite_time(project, monkeypatch):
+    import nextloc.speed as speed
+    from nextloc.errors import NextlocError
+
+    path = project / "results" / "benchmarks" / "training.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"committed": 1}\n')
+    monkeypatch.setattr(speed, "run_benchmark", lambda **_: {"step": math.inf})
+    with pytest.raises(NextlocError, match="non-finite"):
+        speed.write_benchmark(experiments=["x"], steps=1, repeats=1)
+    with pytest.raises(NextlocError, match="repeats must be an integer >= 1"):
+        speed.write_benchmark(experiments=["x"], steps=1, repeats=-1)
+    assert path.read_text() == '{"committed": 1}\n'
+
+
+def test_tables_refuse_an_over_budget_headline(forked_cli, tmp_path):
+    root = full_project(tmp_path / "project")
+    registry = {**REGISTRY, "experiments": {**REGISTRY["experiments"],
+                                            "xr": {"model": "persistent", "seeds": [1],
+                                                   "refit": True}},
+                "headline": {"train_only": "x", "refit": "xr"}}
+    (root / "experiments.yaml").write_text(yaml.safe_dump(registry))
+    pd.DataFrame([{**GOOD_ROW, "n_params": 9_000_000},
+                  {**GOOD_ROW, "experiment": "xr", "n_params": 9_000_000}]).to_csv(
+        root / "results" / "metrics.csv", index=False)
+    (root / "README.md").write_text("<!-- headline: written by `nextloc tables` -->\nold\n"
+                                    "<!-- /headline -->\n")
+    before = snapshot(root)
+    code, out, err = forked_cli(root, "tables")
+    check_clean_failure(code, out, err, "headline train_only 'x' has 9,000,000 parameters")
+    assert snapshot(root) == before
