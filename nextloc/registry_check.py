@@ -17,6 +17,11 @@ SECTIONS = {"experiments": dict, "ablations": dict, "searches": dict, "analyses"
 METADATA_KEYS = frozenset({"seeds", "search", "epochs_from", "notebook", "description",
                            "prior_report_acc1", "prior_report_by_seed"})
 TRAINING_KEYS = frozenset(f.name for f in fields(TrainConfig)) - {"seed"}
+# Training settings that `nextloc run` and `nextloc search` set for every run themselves (the
+# device the machine has, one thread per job): written in the registry they were silently
+# overridden, so they are refused instead.
+RUN_OWNED_KEYS = {"device": "picked per run (a GPU when there is one, else the CPU)",
+                  "num_threads": "one per job; `nextloc run --jobs N` sets the parallelism"}
 
 
 def check_sections(registry, source: str) -> None:
@@ -78,6 +83,9 @@ def check_experiment(name, spec, registry: dict) -> None:
             raise ConfigError(f"{where}: key {shorten(repr(key), 40)} is not a name.")
         if key == "seed":
             raise ConfigError(f"{where}: 'seed' is set per run; list them as seeds: [42, ...].")
+        if key in RUN_OWNED_KEYS:
+            raise ConfigError(f"{where}: '{key}' cannot be set in experiments.yaml, it is "
+                              f"{RUN_OWNED_KEYS[key]}; remove it.")
         if key in TRAINING_KEYS:
             check_setting(key, value)
         elif key in METADATA_KEYS:

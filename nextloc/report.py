@@ -218,23 +218,6 @@ def headline_sentence(metrics: pd.DataFrame, registry: dict) -> str:
             f"re-run ({len(base)} seeds; mean ± std).")
 
 
-def check_headline(metrics: pd.DataFrame, registry: dict) -> None:
-    """The headline is the report's one claim under the parameter budget: an over-budget model
-    named there is refused before any file is written, never printed into the README."""
-    from nextloc.errors import ResultsError
-    from nextloc.models import PARAMETER_BUDGET
-
-    headline = registry.get("headline") or {}
-    for role in ("train_only", "refit"):
-        rows = metrics[metrics["experiment"] == headline.get(role)]
-        if len(rows) and int(rows["n_params"].max()) >= PARAMETER_BUDGET:
-            raise ResultsError(
-                f"headline {role} '{headline[role]}' has {int(rows['n_params'].max()):,} "
-                f"parameters in results/metrics.csv, at or over the budget of "
-                f"{PARAMETER_BUDGET:,}; name an experiment under the budget in experiments.yaml "
-                f"'headline:'. Nothing was written.")
-
-
 def update_readme(sentence: str) -> Path:
     path = PROJECT_ROOT / "README.md"
     text = path.read_text()
@@ -297,7 +280,7 @@ def write_tables() -> list[Path]:
     writes anything."""
     registry = load_registry()
     metrics = ordered_metrics()
-    check_headline(metrics, registry)
+    tables.check_headline(metrics, registry)
     for path in sorted((RESULTS_DIR / "search").glob("*.csv")):
         read_search_table(path)
     superseded_table()

@@ -26,6 +26,7 @@ from nextloc.errors import ConfigError, Interrupted, NextlocError, RunError, sho
 from nextloc.preflight import check_runs
 from nextloc.registry import config_hash, experiment_settings, load_registry, run_settings
 from nextloc.results import read_metrics
+from nextloc.run_inputs import inputs_match, run_inputs
 
 
 def stamp_path(experiment: str, seed: int, quick: bool) -> Path:
@@ -49,6 +50,8 @@ def is_up_to_date(experiment: str, seed: int, quick: bool) -> bool:
     if not stamp or not paths.notebook_path(experiment, seed, quick).is_file():
         return False
     if stamp.get("config_hash") != config_hash(run_settings(experiment, seed, quick), seed):
+        return False
+    if not inputs_match(stamp, load_registry()["experiments"][experiment], quick):
         return False
     if quick:
         return True
@@ -126,13 +129,14 @@ def dependencies(name: str, spec: dict) -> set[str]:
 def run_one(name: str, spec: dict, seed: int, quick: bool, jobs: Jobs | None = None) -> None:
     """One run: its stamp goes first and comes back last, after the notebook finished."""
     expected = config_hash(run_settings(name, seed, quick), seed)
+    inputs = run_inputs(spec)  # before the run: what it read, not what changed while it ran
     stamp = stamp_path(name, seed, quick)
     stamp.unlink(missing_ok=True)
     title = f"# `{name}`, seed {seed}\n\n{spec.get('description', '')}"
     execute(spec.get("notebook", "train"), paths.notebook_path(name, seed, quick), title,
             {"experiment": name, "seed": seed, "quick": quick, "num_threads": 1}, jobs=jobs)
     paths.atomic_write(stamp, lambda tmp: tmp.write_text(json.dumps(
-        {"config_hash": expected, "quick": quick})))
+        {"config_hash": expected, "quick": quick, "inputs": inputs})))
 
 
 def run_all(names: list[str] | None = None, quick: bool = False, jobs: int = 2,

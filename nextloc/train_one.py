@@ -56,6 +56,9 @@ def file_settings(path: str | Path, model: str | None) -> tuple[dict, str]:
         raise ConfigError(f"--model {model} disagrees with model: {settings['model']} in {path}.")
     if "model" not in settings:
         raise ConfigError(f"{path}: no model; add 'model: NAME' or pass --model.")
+    if "device" in settings or "num_threads" in settings:  # --device would override them unseen
+        raise ConfigError(f"{path}: {sorted(set(settings) & {'device', 'num_threads'})} are not "
+                          f"settings of a file; pass --device instead (one thread is used).")
     registry_only = sorted(set(settings) & {"search", "epochs_from", "seeds"})
     if registry_only:
         raise ConfigError(f"{path}: {registry_only} only work inside experiments.yaml; write the "

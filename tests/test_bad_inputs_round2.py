@@ -113,3 +113,64 @@ def test_tables_refuse_an_over_budget_headline(forked_cli, tmp_path):
     code, out, err = forked_cli(root, "tables")
     check_clean_failure(code, out, err, "headline train_only 'x' has 9,000,000 parameters")
     assert snapshot(root) == before
+
+
+# --- 2. stamps that lie -----------------------------------------------------------------------
+
+def test_a_stamp_covers_the_dataset_and_the_notebook(project, monkeypatch, tmp_path,
+                                                      tiny_data_dir):
+    """A quick run on one dataset is not "up to date" for another, nor after its notebook
+    template changed; a full run's stamp from before these fields still counts."""
+    import shutil
+
+    from project_tools import populate
+    from test_resume import fake_notebook
+
+    from nextloc.runner import is_up_to_date, run_one, stamp_path
+
+    populate(project)
+    fake_notebook(project, monkeypatch)
+    monkeypatch.setenv("NEXTLOC_DATA", str(tiny_data_dir))
+    run_one("x", {"model": "persistent", "seeds": [1]}, 1, quick=True)
+    assert is_up_to_date("x", 1, quick=True)
+    copy = tmp_path / "copy-of-the-data"
+    shutil.copytree(tiny_data_dir, copy)
+    monkeypatch.setenv("NEXTLOC_DATA", str(copy))
+    assert is_up_to_date("x", 1, quick=True)  # the same files elsewhere: the same dataset
+    with open(copy / "staypoints.csv", "a") as handle:
+        handle.write("999,1,3,10.0,49,49,600,610,0\n")
+    assert not is_up_to_date("x", 1, quick=True)
+    monkeypatch.setenv("NEXTLOC_DATA", str(tiny_data_dir))
+    assert is_up_to_date("x", 1, quick=True)
+    template = project / "notebooks" / "train.ipynb"
+    template.write_text(template.read_text().replace("\n", "\n ", 1))
+    assert not is_up_to_date("x", 1, quick=True)
+
+    old_full_stamp = stamp_path("x", 1, False)  # a committed stamp, made before `inputs`
+    old_full_stamp.parent.mkdir(parents=True, exist_ok=True)
+    from nextloc.registry import config_hash, run_settings
+
+    old_full_stamp.write_text(json.dumps({"config_hash": config_hash(
+        run_settings("x", 1, False), 1), "quick": False}))
+    (project / "book" / "runs" / "x" / "seed_1.ipynb").write_text("{}")
+    assert is_up_to_date("x", 1, quick=False)
+
+
+@pytest.mark.parametrize("key, value", [("device", "cuda"), ("num_threads", 8)])
+def test_registry_settings_a_run_cannot_honour_are_refused(forked_cli, tmp_path, key, value):
+    root = full_project(tmp_path / "project")
+    registry = {**REGISTRY, "experiments": {**REGISTRY["experiments"],
+                                            "x": {"model": "persistent", "seeds": [1],
+                                                  key: value}}}
+    (root / "experiments.yaml").write_text(yaml.safe_dump(registry))
+    before = snapshot(root)
+    code, out, err = forked_cli(root, "run", "x", "--quick")
+    check_clean_failure(code, out, err, f"'{key}' cannot be set in experiments.yaml")
+    assert snapshot(root) == before
+
+
+def test_train_config_file_refuses_device(tmp_path, capsys):
+    config = tmp_path / "settings.yaml"
+    config.write_text("model: persistent\ndevice: cuda\n")
+    code, out, err = cli(capsys, "train", "--config", str(config))
+    check_clean_failure(code, out, err, r"\['device'\] are not settings of a file; pass --device")
