@@ -174,3 +174,109 @@ def test_train_config_file_refuses_device(tmp_path, capsys):
     config.write_text("model: persistent\ndevice: cuda\n")
     code, out, err = cli(capsys, "train", "--config", str(config))
     check_clean_failure(code, out, err, r"\['device'\] are not settings of a file; pass --device")
+
+
+# --- 3. dataset folders read wrongly ----------------------------------------------------------
+
+def staypoints_change(change):
+    """A dataset folder whose staypoints are the tiny ones changed by ``change``."""
+    def make(folder):
+        from conftest import make_staypoints
+
+        staypoints, valid_ids = make_staypoints()
+        change(staypoints).to_csv(folder / "staypoints.csv", index=False)
+        pd.DataFrame({"id": valid_ids}).to_csv(folder / "valid_ids.csv", index=False)
+    return make
+
+
+def duplicated_column(folder):
+    staypoints_change(lambda s: s)(folder)
+    lines = (folder / "staypoints.csv").read_text().splitlines()
+    (folder / "staypoints.csv").write_text("\n".join(
+        [lines[0] + ",user_id"] + [line + ",7" for line in lines[1:]]) + "\n")
+
+
+def companion(name, kind):
+    def make(folder):
+        import os
+
+        staypoints_change(lambda s: s)(folder)
+        (folder / name).unlink(missing_ok=True)
+        if kind == "dangling":
+            (folder / name).symlink_to(folder / "nowhere.csv")
+        elif kind == "pipe":
+            os.mkfifo(folder / name)
+        else:
+            (folder / name).mkdir()
+    return make
+
+
+DATA_CASES = [
+    ("all stays on one day", staypoints_change(lambda s: s.assign(start_day=0, end_day=0)),
+     "no stay falls in the training period"),
+    ("duplicated column", duplicated_column, r"\['user_id'\] appear more than once"),
+    ("negative location ids", staypoints_change(lambda s: s.assign(
+        location_id=s["location_id"] - 5)), "'location_id' must be >= 0"),
+    ("user id 2**40", staypoints_change(lambda s: s.assign(
+        user_id=s["user_id"].replace(3, 2**40))), "user_id 1,099,511,627,776 is larger"),
+    ("dangling valid_ids.csv", companion("valid_ids.csv", "dangling"),
+     "valid_ids.csv: exists but is a dangling symbolic link"),
+    ("valid_ids.csv a pipe", companion("valid_ids.csv", "pipe"),
+     "valid_ids.csv: exists but is not a regular file"),
+    ("locations.csv a pipe", companion("locations.csv", "pipe"),
+     "locations.csv: exists but is not a regular file"),
+    ("dangling locations.csv", companion("locations.csv", "dangling"),
+     "locations.csv: exists but is a dangling"),
+    ("preprocess.json a pipe", companion("preprocess.json", "pipe"),
+     "preprocess.json: exists but is not a regular file"),
+    ("preprocess.json a folder", companion("preprocess.json", "folder"),
+     "preprocess.json: exists but is a folder"),
+]
+
+
+@pytest.mark.parametrize("case_id, make, expected", DATA_CASES, ids=[c[0] for c in DATA_CASES])
+def test_bad_dataset_folder(forked_cli, tmp_path, case_id, make, expected):
+    root = full_project(tmp_path / "project")
+    data = tmp_path / "data"
+    data.mkdir()
+    make(data)
+    before = snapshot(data)
+    code, out, err = forked_cli(root, "data", "summary", "--data", str(data),
+                                env={"NEXTLOC_CACHE": str(tmp_path / "cache")})
+    check_clean_failure(code, out, err, expected)
+    assert snapshot(data) == before
+
+
+def summary(forked_cli, tmp_path, data) -> dict:
+    root = tmp_path / "project"
+    if not root.exists():
+        full_project(root)
+    code, out, err = forked_cli(root, "data", "summary", "--json", "--data", str(data),
+                                env={"NEXTLOC_CACHE": str(tmp_path / "cache")})
+    assert code == 0, err
+    return json.loads(out)
+
+
+def test_days_not_starting_at_zero_are_shifted_and_said(forked_cli, tmp_path):
+    """User 2's days counted from day 100: the split is the same as from 0, with a note."""
+    plain, shifted = tmp_path / "plain", tmp_path / "shifted"
+    plain.mkdir(), shifted.mkdir()
+    staypoints_change(lambda s: s)(plain)
+    staypoints_change(lambda s: s.assign(start_day=s["start_day"] + 100 * (s["user_id"] == 2),
+                                         end_day=s["end_day"] + 100 * (s["user_id"] == 2)))(
+        shifted)
+    expected, got = summary(forked_cli, tmp_path, plain), summary(forked_cli, tmp_path, shifted)
+    assert {k: got[k] for k in ("train", "validation", "test")} == \
+        {k: expected[k] for k in ("train", "validation", "test")}
+    assert "the days of 1 user(s) did not start at 0" in " ".join(got["notes"])
+
+
+def test_a_locations_file_covering_few_places_is_noted(forked_cli, tmp_path):
+    from conftest import make_locations
+
+    data = tmp_path / "data"
+    data.mkdir()
+    staypoints_change(lambda s: s)(data)
+    make_locations().iloc[:3].to_csv(data / "locations.csv", index=False)
+    notes = " ".join(summary(forked_cli, tmp_path, data)["notes"])
+    assert "no coordinates for 10 of the 13 places seen in training (covers 3)" in notes
