@@ -96,7 +96,26 @@ def read_metrics(path=None) -> pd.DataFrame:
         return pd.DataFrame(columns=METRICS_COLUMNS)
     check_table(path, METRICS_KINDS, "fix or delete that line (`git diff` shows what changed; "
                 "a deleted run's row comes back when `nextloc run` re-runs it).")
-    return pd.read_csv(path)
+    table = pd.read_csv(path)
+    check_one_row_per_run(path, table)
+    return table
+
+
+def check_one_row_per_run(path: Path, table: pd.DataFrame) -> None:
+    """One row per (experiment, seed): a second copy (a merge of two branches) was counted twice
+    in every mean, interval and seed count of the report."""
+    twice = table.duplicated(["experiment", "seed"])
+    if not twice.any():
+        return
+    experiment, seed = table.loc[twice.idxmax(), "experiment"], int(table.loc[twice.idxmax(),
+                                                                              "seed"])
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)  # line numbers of the file, blank lines included
+        lines = [reader.line_num for row in reader
+                 if row["experiment"] == experiment and row["seed"].strip() == str(seed)]
+    where = f"lines {lines[0]} and {lines[1]}" if len(lines) > 1 else "two lines"
+    raise ResultsError(f"{path} {where}: two rows for {shorten(experiment, 60)} seed {seed}; "
+                       f"delete one (`git diff` shows which is new).")
 
 
 def update_metrics(change, path=None) -> None:

@@ -42,10 +42,10 @@ def registry_settings(model: str) -> tuple[dict, str]:
 
 
 def file_settings(path: str | Path, model: str | None) -> tuple[dict, str]:
-    from nextloc.config_file import parse_yaml  # YAML 1.2 numbers: lr: 1e-3 is a float
+    from nextloc.config_file import read_yaml  # YAML 1.2 numbers: lr: 1e-3 is a float
 
     try:
-        settings = parse_yaml(Path(path).read_text(), str(path))
+        settings = read_yaml(path, "settings file")
     except (OSError, UnicodeDecodeError, ConfigError) as err:
         first_line = (str(err).splitlines() or [type(err).__name__])[0]
         raise ConfigError(f"{path}: cannot read the training settings ({first_line[:160]}).")

@@ -280,3 +280,114 @@ def test_a_locations_file_covering_few_places_is_noted(forked_cli, tmp_path):
     make_locations().iloc[:3].to_csv(data / "locations.csv", index=False)
     notes = " ".join(summary(forked_cli, tmp_path, data)["notes"])
     assert "no coordinates for 10 of the 13 places seen in training (covers 3)" in notes
+
+
+# --- 4. options checked before anything is built ----------------------------------------------
+
+from test_bad_inputs import data_env  # noqa: E402,F401 (a fixture: the tiny dataset)
+
+
+def with_registry(experiments=None, searches=None):
+    def change(root):
+        registry = {"experiments": {**REGISTRY["experiments"], **(experiments or {})},
+                    "searches": {**REGISTRY["searches"], **(searches or {})}}
+        (root / "experiments.yaml").write_text(yaml.safe_dump(registry))
+    return change
+
+
+def model(**options):
+    return with_registry({"x": {"model": "baseline", "seeds": [1],
+                                **{f"model.{k}": v for k, v in options.items()}}})
+
+
+def pipe(root):
+    import os
+
+    os.mkfifo(root / "settings.yaml")
+
+
+def duplicated_row(root):
+    pd.DataFrame([GOOD_ROW, GOOD_ROW]).to_csv(root / "results" / "metrics.csv", index=False)
+
+
+def not_a_database(root):
+    (root.parent / "junk.db").write_text("not a database " * 100)
+
+
+RUN_X = ["run", "x", "--quick"]
+OPTION_CASES = [
+    ("dim 0", RUN_X, model(dim=0), "option dim must be a whole number in \\[1,"),
+    ("dim negative", RUN_X, model(dim=-4), "option dim must be a whole number"),
+    ("dim 1e7", RUN_X, model(dim=1e7), "option dim must be a whole number"),
+    ("dim not divisible by heads", RUN_X, model(dim=30, heads=4),
+     "dim 30 must be a multiple of heads 4"),
+    ("layers 0", RUN_X, model(layers=0), "option layers must be a whole number"),
+    ("heads 0", RUN_X, model(heads=0), "option heads must be a whole number"),
+    ("absurd dim, over budget allowed", ["run", "x_over_budget", "--quick"],
+     with_registry({"x_over_budget": {"model": "baseline", "seeds": [1],
+                                      "model.dim": 400_000}}),
+     "would have at least .* more than nextloc builds even for an over-budget ablation"),
+    ("trials 0", ["search", "s"], with_registry(searches={"s": {
+        "seed": 0, "trials": 0, "base": {"model": "baseline"}, "space": {"lr": [0.001]}}}),
+     "search 's': trials must be a whole number >= 1"),
+    ("base_search cycle", ["search", "a"], with_registry(searches={
+        "a": {"seed": 0, "base_search": "b", "base": {}, "points": [{"lr": 0.1}]},
+        "b": {"seed": 0, "base_search": "a", "base": {}, "points": [{"lr": 0.1}]}}),
+     r"base_search forms a cycle \(a -> b -> a\)"),
+    ("base_search unknown", ["search", "a"], with_registry(searches={
+        "a": {"seed": 0, "base_search": "nope", "base": {}, "points": [{"lr": 0.1}]}}),
+     "base_search 'nope' is not a search"),
+    ("search with num_threads", ["search", "s"], with_registry(searches={"s": {
+        "seed": 0, "trials": 1, "base": {"model": "baseline", "num_threads": 64},
+        "space": {"lr": [0.001]}}}), r"\['num_threads'\] cannot be set in a search"),
+    ("storage folder missing", ["search", "s", "--storage", "sqlite:////nonexistent/x/s.db"],
+     lambda root: None, "folder /nonexistent/x does not exist"),
+    ("storage garbage URL", ["search", "s", "--storage", "garbage://"], lambda root: None,
+     "--storage garbage://: Can't load plugin"),
+    ("storage not a URL", ["search", "s", "--storage", "no url at all"], lambda root: None,
+     "not a database URL"),
+    ("storage :memory:", ["search", "s", "--storage", "sqlite:///:memory:"], lambda root: None,
+     "in-memory SQLite database"),
+    ("storage not a database", ["search", "s", "--storage", "sqlite:///../junk.db"],
+     not_a_database, "cannot open the study's database \\(file is not a database\\)"),
+    ("train --config /dev/zero", ["train", "--config", "/dev/zero"], lambda root: None,
+     "/dev/zero: settings file not a regular file"),
+    ("train --config a named pipe", ["train", "--config", "settings.yaml"], pipe,
+     "settings.yaml: settings file not a regular file"),
+    ("preprocess --config a named pipe", ["preprocess", ".", "--out", "out", "--config",
+                                          "settings.yaml"], pipe,
+     "options file not a regular file"),
+    ("duplicated (experiment, seed) row", ["tables"], duplicated_row,
+     r"metrics.csv lines 2 and 3: two rows for x seed 1"),
+]
+
+
+@pytest.mark.parametrize("case_id, argv, change, expected", OPTION_CASES,
+                         ids=[c[0] for c in OPTION_CASES])
+def test_bad_option(forked_cli, data_env, tmp_path, monkeypatch,  # noqa: F811
+                    case_id, argv, change, expected):
+    root = full_project(tmp_path / "project")
+    change(root)
+    before = snapshot(root)
+    monkeypatch.chdir(root)  # relative paths (the pipe, the storage) as a user in the project
+    code, out, err = forked_cli(root, *argv, env=data_env)
+    check_clean_failure(code, out, err, expected)
+    assert snapshot(root) == before
+
+
+def test_thread_counts_are_capped_near_the_cpu_count():
+    import os
+
+    import torch
+
+    from nextloc.device import set_threads
+    from nextloc.errors import ConfigError
+    from nextloc.train import TrainConfig
+
+    with pytest.raises(ConfigError, match="num_threads"):
+        TrainConfig(num_threads=100_000)
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(4096) == (os.cpu_count() or 1)
+    finally:
+        torch.set_num_threads(before)
