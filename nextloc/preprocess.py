@@ -82,6 +82,7 @@ def run_pipeline(raw_dir: str | Path, config: PreprocessConfig | None = None,
     config = config or PreprocessConfig()
     clock = _Clock(STEP_NAMES, progress)
     pfs = clock.step("read", tracks.read_geolife, geolife_folder(raw_dir), progress)
+    outside = pfs.attrs.get("outside_range", 0)  # fixes off the globe, dropped while reading
     points_read = len(pfs)
     pfs, all_sp = clock.step("staypoints", tracks.staypoints, pfs, config, progress)
     users = clock.step("quality", tracks.quality, pfs, all_sp, config)
@@ -94,7 +95,8 @@ def run_pipeline(raw_dir: str | Path, config: PreprocessConfig | None = None,
     table, users = clock.step("table", _final_table, merged, users, config)
     clock.bar.close()
     locations = locations[locations["id"].isin(table["location_id"])].reset_index(drop=True)
-    counts = {"gps_points": points_read, "duplicate_points_dropped": points_read - len(pfs),
+    counts = {"gps_points": points_read + outside, "out_of_range_points_dropped": outside,
+              "duplicate_points_dropped": points_read - len(pfs),
               "source_users": len(users),
               "staypoints": len(all_sp), "activity_staypoints": int(all_sp["is_activity"].sum()),
               "users_passing_quality": int(users["kept"].sum()),

@@ -391,3 +391,29 @@ def test_thread_counts_are_capped_near_the_cpu_count():
         assert set_threads(4096) == (os.cpu_count() or 1)
     finally:
         torch.set_num_threads(before)
+
+
+def write_plt(raw, latitudes):
+    from test_preprocess import HEADER
+
+    lines = [f"{lat},116.3,0,150,0,2008-10-06,08:{minute:02d}:00"
+             for minute, lat in enumerate(latitudes)]
+    path = raw / "000" / "Trajectory" / "20081006000000.plt"
+    path.parent.mkdir(parents=True)
+    path.write_text(HEADER + "\n".join(lines) + "\n")
+
+
+def test_gps_fixes_off_the_globe_are_dropped_and_counted(tmp_path):
+    from nextloc import tracks
+
+    write_plt(tmp_path, [39.9] * 7 + [999.0, -95.5, 516.0])
+    fixes = tracks.read_geolife(tmp_path, progress=False)
+    assert len(fixes) == 7 and fixes.attrs["outside_range"] == 3
+
+
+def test_preprocess_of_fixes_all_off_the_globe_is_one_clear_error(tmp_path, capsys):
+    write_plt(tmp_path / "raw", [999.0] * 5)
+    code, out, err = cli(capsys, "preprocess", str(tmp_path / "raw"), "--out",
+                         str(tmp_path / "out"), "--quiet")
+    check_clean_failure(code, out, err, "none of the 5 GPS fixes has a latitude in -90..90")
+    assert not (tmp_path / "out").exists()
