@@ -121,7 +121,10 @@ def measure_tree(tree: Path, experiments: list[str], steps: int, repeats: int,
     done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True,
                           check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"benchmark of {tree} failed:\n{done.stderr[-3000:]}")
+        from nextloc.errors import RunError
+
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RunError(f"benchmark of {tree} failed: {last[:300]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -207,6 +210,24 @@ def report(experiments: list[str], runs: dict, reference: str, started: str, inf
     return out
 
 
+def check_can_measure(experiments: list[str]) -> None:
+    """Every experiment resolves, has the checkpoints it loads (a teacher: git-ignored, so absent
+    from a fresh clone) and recorded runs to take its length from; checked before minutes of
+    measuring, which once ended in a traceback from the measuring process."""
+    from nextloc.errors import ConfigError
+    from nextloc.preflight import check_checkpoints_to_read
+    from nextloc.registry import run_settings, train_config
+    from nextloc.results import read_metrics
+
+    recorded = set(read_metrics()["experiment"])
+    for name in experiments:
+        config = train_config(run_settings(name, 42, False, resolve_epochs=False), seed=42)
+        check_checkpoints_to_read(name, config.model_options, [], quick=False)
+        if name not in recorded:
+            raise ConfigError(f"benchmark speed: '{name}' has no runs in results/metrics.csv; "
+                              f"its run length comes from their best epochs.")
+
+
 def write_benchmark(**options) -> Path:
     from nextloc.paths import RESULTS_DIR, atomic_write
 
@@ -216,6 +237,7 @@ def write_benchmark(**options) -> Path:
         value = options.get(name, 1)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"benchmark speed: {name} must be an integer >= 1, got {value!r}")
+    check_can_measure(options.get("experiments") or [])
     result = run_benchmark(**options)
     path = RESULTS_DIR / "benchmarks" / "training.json"
     try:  # a non-finite time is a failed measurement, never a result to commit

@@ -90,6 +90,7 @@ def test_benchmark_speed_never_writes_a_non_finite_time(project, monkeypatch):
     path.parent.mkdir(parents=True)
     path.write_text('{"committed": 1}\n')
     monkeypatch.setattr(speed, "run_benchmark", lambda **_: {"step": math.inf})
+    monkeypatch.setattr(speed, "check_can_measure", lambda experiments: None)
     with pytest.raises(NextlocError, match="non-finite"):
         speed.write_benchmark(experiments=["x"], steps=1, repeats=1)
     with pytest.raises(NextlocError, match="repeats must be an integer >= 1"):
@@ -357,6 +358,14 @@ OPTION_CASES = [
     ("preprocess --config a named pipe", ["preprocess", ".", "--out", "out", "--config",
                                           "settings.yaml"], pipe,
      "options file not a regular file"),
+    ("benchmark speed without a teacher's checkpoint", ["benchmark", "speed", "ens"],
+     with_registry({"ens": {"model": "ensemble", "seeds": [1], "model.members": [
+         "{checkpoints}/x/seed_{seed}.safetensors"]}}), "reads .*x/seed_42.safetensors, which "
+     "does not exist"),
+    ("benchmark speed of an experiment without runs", ["benchmark", "speed", "tuned"],
+     lambda root: None, "'tuned' has no runs in results/metrics.csv"),
+    ("benchmark speed of no experiment", ["benchmark", "speed", "nope"], lambda root: None,
+     "unknown experiment 'nope'"),
     ("duplicated (experiment, seed) row", ["tables"], duplicated_row,
      r"metrics.csv lines 2 and 3: two rows for x seed 1"),
 ]
