@@ -147,8 +147,14 @@ def speedup(reference: dict | None, current: dict) -> dict | None:
 def git(*args: str) -> str:
     from nextloc.paths import PROJECT_ROOT
 
-    return subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    done = subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:  # not a clone, or the reference commit missing (a shallow clone)
+        from nextloc.errors import RunError
+
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RunError(f"benchmark speed: `git {' '.join(args)}` failed: {last[:200]}")
+    return done.stdout.strip()
 
 
 def machine() -> dict:

@@ -364,6 +364,8 @@ OPTION_CASES = [
      "does not exist"),
     ("benchmark speed of an experiment without runs", ["benchmark", "speed", "tuned"],
      lambda root: None, "'tuned' has no runs in results/metrics.csv"),
+    ("benchmark speed outside a git clone", ["benchmark", "speed", "x"], lambda root: None,
+     "benchmark speed: `git worktree add .*` failed: fatal: not a git repository"),
     ("benchmark speed of no experiment", ["benchmark", "speed", "nope"], lambda root: None,
      "unknown experiment 'nope'"),
     ("duplicated (experiment, seed) row", ["tables"], duplicated_row,
