@@ -11,7 +11,6 @@ SIGTERM stops the running kernels; the runs that did not finish keep no stamp, a
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -23,8 +22,8 @@ from tqdm import tqdm
 
 from nextloc import paths
 from nextloc.errors import ConfigError, Interrupted, NextlocError, RunError, shorten
-from nextloc.preflight import check_runs
-from nextloc.registry import config_hash, experiment_settings, load_registry, run_settings
+from nextloc.preflight import check_runs, dependencies, run_order
+from nextloc.registry import config_hash, load_registry, run_settings
 from nextloc.results import read_metrics
 from nextloc.run_inputs import inputs_match, run_inputs
 
@@ -116,16 +115,6 @@ def execute(template: str, output: Path, title: str, parameters: dict,
                    f"{failed if failed.is_file() else failed.with_suffix('.log')}")
 
 
-def dependencies(name: str, spec: dict) -> set[str]:
-    """Experiments whose runs this one reads: its ``epochs_from`` and every checkpoint its
-    settings name (ensemble members, a distillation teacher), a searched point's included."""
-    names = {spec["epochs_from"]} if "epochs_from" in spec else set()
-    for value in experiment_settings(name, resolve_epochs=False).values():
-        for text in value if isinstance(value, list) else [value]:
-            names |= set(re.findall(r"\{checkpoints\}/([^/]+)/", str(text)))
-    return names
-
-
 def run_one(name: str, spec: dict, seed: int, quick: bool, jobs: Jobs | None = None) -> None:
     """One run: its stamp goes first and comes back last, after the notebook finished."""
     expected = config_hash(run_settings(name, seed, quick), seed)
@@ -151,6 +140,7 @@ def run_all(names: list[str] | None = None, quick: bool = False, jobs: int = 2,
         raise ConfigError(f"unknown experiment(s) {shorten(unknown, 100)}; experiments.yaml "
                           f"defines {shorten(sorted(experiments) + sorted(analyses), 200)}")
     selected = [n for n in experiments if n in names]
+    selected = run_order(selected, experiments)  # each run after the runs it reads
     check_runs(selected, seeds, quick)  # before any kernel starts
     run_experiments(selected, experiments, quick, jobs, seeds, force)
     for name in [n for n in analyses if n in names]:
@@ -172,7 +162,7 @@ def run_experiments(selected: list[str], experiments: dict, quick: bool, jobs: i
             StopOnInterrupt(pool, lambda: queued(submitted, selected), executor), \
             SignalsAtSafePoints() as signals:
         try:
-            # Registry order is dependency order: what a run reads was submitted before it.
+            # run_order put what a run reads before it, so it was submitted already.
             for name in selected:
                 spec = experiments[name]
                 for dependency in dependencies(name, spec):

@@ -368,6 +368,11 @@ OPTION_CASES = [
      "benchmark speed: `git worktree add .*` failed: fatal: not a git repository"),
     ("benchmark speed of no experiment", ["benchmark", "speed", "nope"], lambda root: None,
      "unknown experiment 'nope'"),
+    ("experiments reading each other's runs", ["run", "a", "--quick"], with_registry({
+        name: {"model": "ensemble", "seeds": [1],
+               "model.members": [f"{{checkpoints}}/{other}/seed_{{seed}}.safetensors"]}
+        for name, other in (("a", "b"), ("b", "a"))}),
+     r"experiments read each other's runs in a cycle \(a -> b -> a\)"),
     ("duplicated (experiment, seed) row", ["tables"], duplicated_row,
      r"metrics.csv lines 2 and 3: two rows for x seed 1"),
 ]
@@ -428,3 +433,17 @@ def test_preprocess_of_fixes_all_off_the_globe_is_one_clear_error(tmp_path, caps
                          str(tmp_path / "out"), "--quiet")
     check_clean_failure(code, out, err, "none of the 5 GPS fixes has a latitude in -90..90")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_goes_after_the_runs_it_reads_whatever_the_registry_order(project):
+    from nextloc.preflight import run_order
+    from nextloc.registry import load_registry
+
+    reader = {"model": "ensemble", "seeds": [1],
+              "model.members": ["{checkpoints}/teacher/seed_{seed}.safetensors"]}
+    (project / "experiments.yaml").write_text(yaml.safe_dump({"experiments": {
+        "reader": reader, "other": {"model": "persistent", "seeds": [1]},
+        "teacher": {"model": "persistent", "seeds": [1]}}}))
+    experiments = load_registry()["experiments"]
+    assert run_order(["reader", "other", "teacher"], experiments) == \
+        ["teacher", "reader", "other"]
