@@ -88,9 +88,10 @@ def train_on_dataset(data_dir: str | Path | None, model: str | None = None,
     except ConfigError as err:
         if "over the budget" not in str(err):
             raise
-        raise ConfigError(f"{str(err).split(';')[0]} for {data.num_locations:,} classes; pass a "
-                          f"--config file with a smaller model.dim, or over_budget_ok: true "
-                          f"to train it anyway.") from err
+        # the first part names the sizes (locations, users); the cause may be any of them
+        raise ConfigError(f"{str(err).split(';')[0]}; pass a --config file with smaller "
+                          f"model options (dim, clusters, ...), or over_budget_ok: true to "
+                          f"train it anyway.") from err
     keep = ("acc1", "acc5", "acc10", "mrr", "ndcg10", "f1", "n")
     return {"data": str(data_dir) if data_dir is not None else "default", "model": config.model,
             "settings": source, "seed": seed, "device": result.device,

@@ -90,7 +90,8 @@ def build_model(name: str, num_locations: int, num_users: int, over_budget_ok: b
                           f"{shorten(options, 150)}: {shorten(err, 150)}") from err
     n_params = count_parameters(model)
     if n_params >= PARAMETER_BUDGET and not over_budget_ok:
-        raise ConfigError(f"model '{name}' has {n_params:,} parameters, over the budget of "
+        raise ConfigError(f"model '{name}' has {n_params:,} parameters (with {num_locations:,} "
+                          f"locations and {num_users:,} users), over the budget of "
                           f"{PARAMETER_BUDGET:,}; shrink it, or name the experiment "
                           f"'..._over_budget' to run it as an ablation.")
     return model
