@@ -130,7 +130,6 @@ def use_data_for_the_registry(args) -> None:
     report's runs on the shared Geolife data, so another dataset is for quick runs only."""
     if args.data is None:
         return
-    import os
     from pathlib import Path
 
     from nextloc.errors import ConfigError
@@ -172,8 +171,11 @@ def add_benchmark_parser(commands) -> None:
                         "into results/benchmarks/training.json")
     parser.add_argument("experiments", nargs="*", help="for 'speed' (default: the baseline, the "
                         "pointer, the pair and the headline of experiments.yaml)")
-    parser.add_argument("--steps", type=int, default=40, help="timed training batches ('speed')")
-    parser.add_argument("--repeats", type=int, default=2, help="repeats per round ('speed')")
+    # Checked before minutes of measuring: --repeats -1 once wrote Infinity into results/.
+    parser.add_argument("--steps", type=bounded_int(1, 100_000), default=40, help="timed "
+                        "training batches ('speed')")
+    parser.add_argument("--repeats", type=bounded_int(1, 1000), default=2, help="repeats per "
+                        "round ('speed')")
     parser.add_argument("--raw", metavar="RAW_DIR", help="Geolife tracks for 'preprocess' "
                         "(default: ../shared/data/geolife_raw_sample/Data)")
     parser.set_defaults(handler=benchmark_command)

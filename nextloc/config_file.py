@@ -38,13 +38,26 @@ def parse_yaml(text: str, source: str):
         raise ConfigError(f"{source}: not valid YAML ({shorten(err, 200)}).") from None
 
 
-def read_yaml(path: str | Path, what: str = "file"):
-    """The YAML document of ``path``; a missing, unreadable or invalid file is a ConfigError."""
+MAX_BYTES = 10_000_000  # a settings file is a few kB; this stops /dev/zero or a log by mistake
+
+
+def read_text(path: str | Path, what: str = "file") -> str:
+    """The UTF-8 text of a settings file. A name that is no regular file (a named pipe, which
+    blocked the reader, or /dev/zero, read until memory ran out) is refused before it is opened,
+    and so is a file too large to be settings."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"{path}: {what} not found.")
+        kind = "not found" if not path.exists() else "not a regular file (a pipe or a device?)"
+        raise ConfigError(f"{path}: {what} {kind}.")
+    if path.stat().st_size > MAX_BYTES:
+        raise ConfigError(f"{path}: {path.stat().st_size:,} bytes, too large for a {what} "
+                          f"(at most {MAX_BYTES:,}).")
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; is it the {what}?") from None
-    return parse_yaml(text, str(path))
+
+
+def read_yaml(path: str | Path, what: str = "file"):
+    """The YAML document of ``path``; a missing, unreadable or invalid file is a ConfigError."""
+    return parse_yaml(read_text(path, what), str(path))

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nextloc import npz_cache
+from nextloc import dataset_checks, npz_cache
 from nextloc.datasets import GEOLIFE_FILES, dataset_files, dataset_previous_day, read_dataset
 from nextloc.errors import DataError
 from nextloc.locations import load_locations, with_coordinates
@@ -116,7 +116,7 @@ def read_staypoints(data_dir: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
     return staypoints, valid_ids
 
 
-def split_and_encode(staypoints: pd.DataFrame) -> pd.DataFrame:
+def split_and_encode(staypoints: pd.DataFrame, source: str = "staypoints") -> pd.DataFrame:
     """Sort, clip durations, assign each staypoint its split and encode locations on train.
 
     Per user, by ``start_day``: days < 60 % of the user's last day are train, < 80 % validation,
@@ -130,7 +130,7 @@ def split_and_encode(staypoints: pd.DataFrame) -> pd.DataFrame:
     split[frame["start_day"] < 0.8 * last_day] = 1
     split[frame["start_day"] < 0.6 * last_day] = 0
     frame["split"] = split
-    train_locations = np.unique(frame.loc[frame["split"] == 0, "location_id"])
+    train_locations = dataset_checks.train_locations(frame, source)
     position = np.searchsorted(train_locations, frame["location_id"])
     position = np.minimum(position, len(train_locations) - 1)
     known = train_locations[position] == frame["location_id"].to_numpy()
@@ -220,7 +220,7 @@ def build_dataset(staypoints: pd.DataFrame, valid_ids: np.ndarray, previous_day:
                   source: str = "staypoints") -> GeolifeData:
     if previous_day < 1:
         raise DataError(f"previous_day must be at least 1 day, got {previous_day}.")
-    frame = split_and_encode(staypoints)
+    frame = split_and_encode(staypoints, source)
     train_rows, splits = frame[frame["split"] == 0], {}
     for code, name in enumerate(SPLITS):
         split = make_samples(frame[frame["split"] == code], valid_ids, previous_day)
@@ -267,7 +267,7 @@ def load_dataset(data_dir: str | Path | None = None, previous_day: int | None = 
         data = build_dataset(staypoints, valid_ids, previous_day, source=str(data_dir))
         if use_cache:
             _save_cache(cache_file, data)
-    return replace(with_coordinates(data, load_locations(data_dir)), notes=tuple(notes))
+    return with_coordinates(replace(data, notes=tuple(notes)), load_locations(data_dir))
 
 
 def _save_cache(path: Path, data: GeolifeData) -> None:

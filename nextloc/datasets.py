@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nextloc.dataset_checks import check_header, check_ids, check_regular_file, shift_days
 from nextloc.errors import DataError
 
 GEOLIFE_FILES = {"staypoints": "dataSet_geolife.csv", "valid_ids": "valid_ids_geolife.csv",
@@ -79,8 +80,8 @@ def dataset_files(folder: str | Path) -> DatasetFiles:
             f"{folder}: data folder not found. Pass --data DIR or set NEXTLOC_DATA to a folder "
             f"holding {GENERIC_FILES['staypoints']} (or the Geolife "
             f"{GEOLIFE_FILES['staypoints']})."))
-    generic = (folder / GENERIC_FILES["staypoints"]).is_file()
-    geolife = any((folder / name).is_file() for name in GEOLIFE_FILES.values())
+    generic = check_regular_file(folder / GENERIC_FILES["staypoints"])
+    geolife = any([check_regular_file(folder / name) for name in GEOLIFE_FILES.values()])
     if generic and geolife:
         raise DataError(clip_text(f"{folder}: holds both {GENERIC_FILES['staypoints']} and Geolife "
                                   f"files; keep one dataset per folder."))
@@ -93,8 +94,8 @@ def dataset_files(folder: str | Path) -> DatasetFiles:
     valid = folder / names["valid_ids"]
     locations = folder / names["locations"]
     return DatasetFiles(folder=folder, staypoints=folder / names["staypoints"],
-                        valid_ids=valid if geolife or valid.is_file() else None,
-                        locations=locations if locations.is_file() else None)
+                        valid_ids=valid if check_regular_file(valid) or geolife else None,
+                        locations=locations if check_regular_file(locations) else None)
 
 
 def read_csv(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
@@ -153,6 +154,7 @@ def check_staypoints(path: Path, frame: pd.DataFrame) -> None:
 def read_dataset(data_dir: str | Path) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
     """(staypoints, valid ids, notes) of a dataset folder, every value checked."""
     files = dataset_files(data_dir)
+    check_header(files.staypoints)
     header = _header(files.staypoints)
     notes = []
     columns = REQUIRED_COLUMNS + (("duration",) if "duration" in header else ())
@@ -163,6 +165,9 @@ def read_dataset(data_dir: str | Path) -> tuple[pd.DataFrame, np.ndarray, list[s
                      f"(check-in data); models see no stay lengths.")
     check_staypoints(files.staypoints, staypoints)
     staypoints = staypoints.astype({c: np.int64 for c in INTEGER_COLUMNS})
+    check_ids(files.staypoints, staypoints)
+    staypoints, shifted = shift_days(files.staypoints, staypoints)
+    notes += shifted
     if files.valid_ids is None:
         return staypoints, staypoints["id"].to_numpy(np.int64), notes
     valid = read_csv(files.valid_ids, ("id",))["id"]
@@ -177,7 +182,7 @@ def dataset_previous_day(data_dir: str | Path) -> int | None:
     """The history window a dataset folder was built for: ``options.previous_day`` of the
     ``preprocess.json`` that ``nextloc preprocess`` writes beside the tables, if any."""
     path = Path(data_dir) / "preprocess.json"
-    if not path.is_file():
+    if not check_regular_file(path):
         return None
     try:
         value = json.loads(path.read_text())["options"]["previous_day"]

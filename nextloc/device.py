@@ -47,3 +47,13 @@ def keep_freed_memory() -> None:
     mmap_threshold, trim_threshold = -3, -1  # mallopt's M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
     libc.mallopt(mmap_threshold, 32 * 1024 * 1024)  # glibc's largest allowed value
     libc.mallopt(trim_threshold, 1 << 30)
+
+
+def set_threads(requested: int) -> int:
+    """Intra-op threads, at most one per CPU: torch.set_num_threads(100000) crashed the process
+    (a segfault in OpenMP) instead of running with what the machine has."""
+    import os
+
+    threads = max(1, min(int(requested), os.cpu_count() or 1))
+    torch.set_num_threads(threads)
+    return threads

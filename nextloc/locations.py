@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nextloc.dataset_checks import coverage_note
 from nextloc.datasets import GEOLIFE_FILES, dataset_files
 from nextloc.errors import DataError
 
@@ -47,7 +48,9 @@ def load_locations(data_dir: str | Path) -> pd.DataFrame | None:
     if bad.any():
         raise DataError(f"{path}: data rows {np.flatnonzero(bad)[:3].tolist()} need a unique "
                         f"whole-number 'id' and coordinates (lon in -180..180, lat in -90..90).")
-    return frame.astype({"id": np.int64})
+    frame = frame.astype({"id": np.int64})
+    frame.attrs["source"] = str(path)  # for the coverage note of with_coordinates
+    return frame
 
 
 def coordinates_for(location_ids: np.ndarray, locations: pd.DataFrame) -> np.ndarray:
@@ -65,5 +68,8 @@ def with_coordinates(data, locations: pd.DataFrame | None):
     if locations is None or data.location_ids is None:
         return data
     coordinates = coordinates_for(data.location_ids, locations)
+    notes = coverage_note(data.location_ids, coordinates,
+                          locations.attrs.get("source", "the locations file"))
     return replace(data, splits={name: replace(split, coordinates=coordinates)
-                                 for name, split in data.splits.items()})
+                                 for name, split in data.splits.items()},
+                   notes=tuple(data.notes) + tuple(notes))

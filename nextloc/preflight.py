@@ -8,13 +8,14 @@ results/metrics.csv."""
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
 from nextloc import paths
-from nextloc.errors import ConfigError
+from nextloc.errors import ConfigError, shorten
 from nextloc.models.base import build_model, model_class
-from nextloc.registry import load_registry, run_settings, train_config
+from nextloc.registry import experiment_settings, load_registry, run_settings, train_config
 from nextloc.results import read_metrics
 from nextloc.settings_check import check_setting
 
@@ -82,3 +83,44 @@ def check_model(name: str, config, vocabulary: list) -> None:
                     **config.model_options)
     except ConfigError as err:
         raise ConfigError(f"experiment '{name}': {err}") from err
+
+
+def dependencies(name: str, spec: dict) -> set[str]:
+    """Experiments whose runs this one reads: its ``epochs_from`` and every checkpoint its
+    settings name (ensemble members, a distillation teacher), a searched point's included."""
+    names = {spec["epochs_from"]} if "epochs_from" in spec else set()
+    for value in experiment_settings(name, resolve_epochs=False).values():
+        for text in value if isinstance(value, list) else [value]:
+            names |= set(re.findall(r"\{checkpoints\}/([^/]+)/", str(text)))
+    return names
+
+
+def run_order(names: list[str], experiments: dict) -> list[str]:
+    """``names`` in the order to run them: registry order, except that a run comes after the
+    runs it reads (the registry lists pointer_pair_averaged after an experiment that reads it;
+    that one would have started without its teacher). A cycle of experiments that read each
+    other's runs can never run ("run X first" pointed at a run that needed this one)."""
+    found: dict[str, set[str]] = {}
+
+    def visit(name: str, chain: list[str]) -> None:
+        if name in chain:
+            cycle = " -> ".join(chain[chain.index(name):] + [name])
+            raise ConfigError(f"experiments.yaml: experiments read each other's runs in a cycle "
+                              f"({shorten(cycle, 200)}); no order can run them.")
+        if name not in found:
+            found[name] = {d for d in dependencies(name, experiments[name]) if d in experiments}
+            for dependency in sorted(found[name]):
+                visit(dependency, chain + [name])
+
+    ordered: list[str] = []
+
+    def place(name: str) -> None:
+        for dependency in sorted(found[name] & set(names), key=list(experiments).index):
+            place(dependency)
+        if name not in ordered:
+            ordered.append(name)
+
+    for name in names:
+        visit(name, [])
+        place(name)
+    return ordered

@@ -11,6 +11,9 @@ data"): ``staypoints.csv``, ``valid_ids.csv``, ``locations.csv``, ``users.csv`` 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass
@@ -22,7 +25,6 @@ from tqdm import tqdm
 
 from nextloc import preprocess_steps as steps
 from nextloc.errors import DataError
-from nextloc.paths import atomic_write
 from nextloc.preprocess_config import PreprocessConfig, load_config  # noqa: F401 (re-exported)
 
 
@@ -80,6 +82,7 @@ def run_pipeline(raw_dir: str | Path, config: PreprocessConfig | None = None,
     config = config or PreprocessConfig()
     clock = _Clock(STEP_NAMES, progress)
     pfs = clock.step("read", tracks.read_geolife, geolife_folder(raw_dir), progress)
+    outside = pfs.attrs.get("outside_range", 0)  # fixes off the globe, dropped while reading
     points_read = len(pfs)
     pfs, all_sp = clock.step("staypoints", tracks.staypoints, pfs, config, progress)
     users = clock.step("quality", tracks.quality, pfs, all_sp, config)
@@ -92,7 +95,8 @@ def run_pipeline(raw_dir: str | Path, config: PreprocessConfig | None = None,
     table, users = clock.step("table", _final_table, merged, users, config)
     clock.bar.close()
     locations = locations[locations["id"].isin(table["location_id"])].reset_index(drop=True)
-    counts = {"gps_points": points_read, "duplicate_points_dropped": points_read - len(pfs),
+    counts = {"gps_points": points_read + outside, "out_of_range_points_dropped": outside,
+              "duplicate_points_dropped": points_read - len(pfs),
               "source_users": len(users),
               "staypoints": len(all_sp), "activity_staypoints": int(all_sp["is_activity"].sum()),
               "users_passing_quality": int(users["kept"].sum()),
@@ -132,30 +136,63 @@ OUTPUT_COLUMNS = ["id", "user_id", "location_id", "duration", "start_day", "end_
                   "start_min", "end_min", "weekday", "lon", "lat"]
 
 
+OUTPUT_FILES = ["staypoints.csv", "valid_ids.csv", "locations.csv", "users.csv",
+                "preprocess.json"]
+
+
 def write_dataset(result: Preprocessed, out_dir: str | Path, config: PreprocessConfig,
                   raw_dir: str | Path) -> Path:
-    """The dataset folder; each file written to a temporary name and renamed."""
+    """The dataset folder, all or nothing: every file is written into a temporary sibling folder
+    which then takes the folder's place. A failure (a full disk) leaves the previous folder as it
+    was, never new staypoints beside the previous run's locations and preprocess.json."""
     from importlib.metadata import version
 
     out = Path(out_dir)
     if (out / "dataSet_geolife.csv").exists():
         raise DataError(f"{out} holds Geolife files; write the output to another folder.")
+    if out.exists() and not out.is_dir():
+        raise DataError(f"--out {out} exists and is not a folder.")
+    table = result.staypoints
+    tables = {"staypoints.csv": table[OUTPUT_COLUMNS],
+              "valid_ids.csv": table.loc[table["valid"], ["id"]],
+              "locations.csv": result.locations, "users.csv": result.users}
+    report = {"raw": str(raw_dir), "trackintel": version("trackintel"),
+              "options": asdict(config), "counts": result.counts,
+              "seconds": {k: round(v, 3) for k, v in result.seconds.items()}}
+    staging = None
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        table = result.staypoints
-        tables = {"staypoints.csv": table[OUTPUT_COLUMNS],
-                  "valid_ids.csv": table.loc[table["valid"], ["id"]],
-                  "locations.csv": result.locations, "users.csv": result.users}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial",
+                                        dir=out.parent))
         for name, frame in tables.items():
-            atomic_write(out / name, lambda p, frame=frame: frame.to_csv(p, index=False))
-        report = {"raw": str(raw_dir), "trackintel": version("trackintel"),
-                  "options": asdict(config), "counts": result.counts,
-                  "seconds": {k: round(v, 3) for k, v in result.seconds.items()}}
-        atomic_write(out / "preprocess.json",
-                     lambda p: p.write_text(json.dumps(report, indent=1)))
+            frame.to_csv(staging / name, index=False)
+        (staging / "preprocess.json").write_text(json.dumps(report, indent=1))
+        _swap_in(staging, out)
     except OSError as err:
-        raise DataError(f"{out}: cannot write the dataset ({err.strerror or err}).") from err
+        where = f" ({err.filename})" if getattr(err, "filename", None) else ""
+        raise DataError(f"{out}: cannot write the dataset ({err.strerror or err}{where}); "
+                        f"the folder is unchanged.") from err
+    finally:
+        if staging is not None and staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
     return out
+
+
+def _swap_in(staging: Path, out: Path) -> None:
+    """Put the finished ``staging`` folder in place of ``out``. Files of ``out`` that preprocess
+    does not write (a user's notes) follow into the new folder; the previous folder is deleted
+    only once it holds nothing but a previous run's outputs."""
+    os.chmod(staging, 0o755)  # mkdtemp makes it private; a dataset folder is readable
+    if not out.exists():
+        os.replace(staging, out)
+        return
+    previous = out.with_name(staging.name.replace(".partial", ".previous"))
+    os.replace(out, previous)
+    os.replace(staging, out)
+    for extra in previous.iterdir():
+        if extra.name not in OUTPUT_FILES:
+            os.replace(extra, out / extra.name)
+    shutil.rmtree(previous)
 
 
 def preprocess(raw_dir: str | Path, out_dir: str | Path, config: PreprocessConfig | None = None,

@@ -89,10 +89,10 @@ def load_config(path: str | Path | None = None, **overrides) -> PreprocessConfig
     """Defaults, then the YAML file's keys, then ``overrides`` that are not None."""
     settings = {}
     if path is not None:
-        from nextloc.config_file import parse_yaml  # YAML 1.2 numbers: 1e-3 is a float
+        from nextloc.config_file import read_yaml  # YAML 1.2 numbers: 1e-3 is a float
 
         try:
-            settings = parse_yaml(Path(path).read_text(), str(path)) or {}
+            settings = read_yaml(path, "options file") or {}
         except (OSError, UnicodeDecodeError, ConfigError) as err:
             first_line = (str(err).splitlines() or [type(err).__name__])[0]
             raise ConfigError(f"{path}: cannot read the preprocess options "

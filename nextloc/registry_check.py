@@ -17,6 +17,11 @@ SECTIONS = {"experiments": dict, "ablations": dict, "searches": dict, "analyses"
 METADATA_KEYS = frozenset({"seeds", "search", "epochs_from", "notebook", "description",
                            "prior_report_acc1", "prior_report_by_seed"})
 TRAINING_KEYS = frozenset(f.name for f in fields(TrainConfig)) - {"seed"}
+# Training settings that `nextloc run` and `nextloc search` set for every run themselves (the
+# device the machine has, one thread per job): written in the registry they were silently
+# overridden, so they are refused instead.
+RUN_OWNED_KEYS = {"device": "picked per run (a GPU when there is one, else the CPU)",
+                  "num_threads": "one per job; `nextloc run --jobs N` sets the parallelism"}
 
 
 def check_sections(registry, source: str) -> None:
@@ -78,6 +83,9 @@ def check_experiment(name, spec, registry: dict) -> None:
             raise ConfigError(f"{where}: key {shorten(repr(key), 40)} is not a name.")
         if key == "seed":
             raise ConfigError(f"{where}: 'seed' is set per run; list them as seeds: [42, ...].")
+        if key in RUN_OWNED_KEYS:
+            raise ConfigError(f"{where}: '{key}' cannot be set in experiments.yaml, it is "
+                              f"{RUN_OWNED_KEYS[key]}; remove it.")
         if key in TRAINING_KEYS:
             check_setting(key, value)
         elif key in METADATA_KEYS:
@@ -139,10 +147,42 @@ def check_headline(headline: dict, experiments: dict, source: str) -> None:
                                   f"confirmation runs alone.")
 
 
+def check_searches(searches: dict, source: str) -> None:
+    """Each search a mapping; ``trials`` at least 1; ``base_search`` another search, with no
+    cycle (a cycle was a RecursionError, or "run X first" for a run that can never come)."""
+    for name, spec in searches.items():
+        where = f"{source}, search '{shorten(name, 60)}'"
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where}: must be a mapping (seed, base, space and trials, or "
+                              f"points).")
+        trials = spec.get("trials", 1)
+        if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+            raise ConfigError(f"{where}: trials must be a whole number >= 1; got "
+                              f"{shorten(repr(trials), 40)}.")
+        named = {key for part in ("base", "space") if isinstance(spec.get(part), dict)
+                 for key in spec[part]}
+        if named & set(RUN_OWNED_KEYS):
+            raise ConfigError(f"{where}: {sorted(named & set(RUN_OWNED_KEYS))} cannot be set "
+                              f"in a search: each trial runs on one thread of this machine.")
+        chain, current = [name], spec.get("base_search")
+        while current is not None:
+            if not isinstance(current, str) or current not in searches:
+                raise ConfigError(f"{where}: base_search '{shorten(current, 60)}' is not a "
+                                  f"search of 'searches:'.")
+            if current in chain:
+                cycle = " -> ".join(chain[chain.index(current):] + [current])
+                raise ConfigError(f"{where}: base_search forms a cycle ({shorten(cycle, 200)}); "
+                                  f"one search must start from fixed settings.")
+            chain.append(current)
+            current = (searches[current] or {}).get("base_search") \
+                if isinstance(searches[current], dict) else None
+
+
 def check_registry(registry, source: str = "experiments.yaml") -> None:
     """Raise a ConfigError on the first problem of a loaded (ablations expanded) registry."""
     for name, spec in registry["experiments"].items():
         check_experiment(name, spec, registry)
+    check_searches(registry.get("searches") or {}, source)
     if registry.get("headline") is not None:
         check_headline(registry["headline"], registry["experiments"], source)
     margin = (registry.get("statistics") or {}).get("equivalence_margin", 1.0)

@@ -266,6 +266,7 @@ def write_tables() -> list[Path]:
     writes anything."""
     registry = load_registry()
     metrics = ordered_metrics()
+    tables.check_headline(metrics, registry)
     for path in sorted((RESULTS_DIR / "search").glob("*.csv")):
         read_search_table(path)
     superseded_table()

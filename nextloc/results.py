@@ -109,7 +109,25 @@ def read_metrics(path=None) -> pd.DataFrame:
                 "a deleted run's row comes back when `nextloc run` re-runs it).",
                 optional=KNOWN_COLUMNS)
     table = pd.read_csv(path)
+    check_one_row_per_run(path, table)
     return table.assign(**{c: float("nan") for c in KNOWN_COLUMNS if c not in table})
+
+
+def check_one_row_per_run(path: Path, table: pd.DataFrame) -> None:
+    """One row per (experiment, seed): a second copy (a merge of two branches) was counted twice
+    in every mean, interval and seed count of the report."""
+    twice = table.duplicated(["experiment", "seed"])
+    if not twice.any():
+        return
+    experiment, seed = table.loc[twice.idxmax(), "experiment"], int(table.loc[twice.idxmax(),
+                                                                              "seed"])
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)  # line numbers of the file, blank lines included
+        lines = [reader.line_num for row in reader
+                 if row["experiment"] == experiment and row["seed"].strip() == str(seed)]
+    where = f"lines {lines[0]} and {lines[1]}" if len(lines) > 1 else "two lines"
+    raise ResultsError(f"{path} {where}: two rows for {shorten(experiment, 60)} seed {seed}; "
+                       f"delete one (`git diff` shows which is new).")
 
 
 def update_metrics(change, path=None) -> None:

@@ -11,7 +11,6 @@ SIGTERM stops the running kernels; the runs that did not finish keep no stamp, a
 from __future__ import annotations
 
 import json
-import re
 import signal
 import subprocess
 import sys
@@ -23,9 +22,10 @@ from tqdm import tqdm
 
 from nextloc import paths
 from nextloc.errors import ConfigError, Interrupted, NextlocError, RunError, shorten
-from nextloc.preflight import check_runs
-from nextloc.registry import config_hash, experiment_settings, load_registry, run_settings
+from nextloc.preflight import check_runs, dependencies, run_order
+from nextloc.registry import config_hash, load_registry, run_settings
 from nextloc.results import read_metrics
+from nextloc.run_inputs import inputs_match, run_inputs
 
 
 def stamp_path(experiment: str, seed: int, quick: bool) -> Path:
@@ -49,6 +49,8 @@ def is_up_to_date(experiment: str, seed: int, quick: bool) -> bool:
     if not stamp or not paths.notebook_path(experiment, seed, quick).is_file():
         return False
     if stamp.get("config_hash") != config_hash(run_settings(experiment, seed, quick), seed):
+        return False
+    if not inputs_match(stamp, load_registry()["experiments"][experiment], quick):
         return False
     if quick:
         return True
@@ -113,26 +115,17 @@ def execute(template: str, output: Path, title: str, parameters: dict,
                    f"{failed if failed.is_file() else failed.with_suffix('.log')}")
 
 
-def dependencies(name: str, spec: dict) -> set[str]:
-    """Experiments whose runs this one reads: its ``epochs_from`` and every checkpoint its
-    settings name (ensemble members, a distillation teacher), a searched point's included."""
-    names = {spec["epochs_from"]} if "epochs_from" in spec else set()
-    for value in experiment_settings(name, resolve_epochs=False).values():
-        for text in value if isinstance(value, list) else [value]:
-            names |= set(re.findall(r"\{checkpoints\}/([^/]+)/", str(text)))
-    return names
-
-
 def run_one(name: str, spec: dict, seed: int, quick: bool, jobs: Jobs | None = None) -> None:
     """One run: its stamp goes first and comes back last, after the notebook finished."""
     expected = config_hash(run_settings(name, seed, quick), seed)
+    inputs = run_inputs(spec)  # before the run: what it read, not what changed while it ran
     stamp = stamp_path(name, seed, quick)
     stamp.unlink(missing_ok=True)
     title = f"# `{name}`, seed {seed}\n\n{spec.get('description', '')}"
     execute(spec.get("notebook", "train"), paths.notebook_path(name, seed, quick), title,
             {"experiment": name, "seed": seed, "quick": quick, "num_threads": 1}, jobs=jobs)
     paths.atomic_write(stamp, lambda tmp: tmp.write_text(json.dumps(
-        {"config_hash": expected, "quick": quick})))
+        {"config_hash": expected, "quick": quick, "inputs": inputs})))
 
 
 def run_all(names: list[str] | None = None, quick: bool = False, jobs: int = 2,
@@ -147,6 +140,7 @@ def run_all(names: list[str] | None = None, quick: bool = False, jobs: int = 2,
         raise ConfigError(f"unknown experiment(s) {shorten(unknown, 100)}; experiments.yaml "
                           f"defines {shorten(sorted(experiments) + sorted(analyses), 200)}")
     selected = [n for n in experiments if n in names]
+    selected = run_order(selected, experiments)  # each run after the runs it reads
     check_runs(selected, seeds, quick)  # before any kernel starts
     run_experiments(selected, experiments, quick, jobs, seeds, force)
     for name in [n for n in analyses if n in names]:
@@ -168,7 +162,7 @@ def run_experiments(selected: list[str], experiments: dict, quick: bool, jobs: i
             StopOnInterrupt(pool, lambda: queued(submitted, selected), executor), \
             SignalsAtSafePoints() as signals:
         try:
-            # Registry order is dependency order: what a run reads was submitted before it.
+            # run_order put what a run reads before it, so it was submitted already.
             for name in selected:
                 spec = experiments[name]
                 for dependency in dependencies(name, spec):

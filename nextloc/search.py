@@ -235,6 +235,7 @@ def run_search(name: str, jobs: int = 2, storage: str | None = None) -> pd.DataF
     the trials table, best first."""
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"--jobs must be a positive integer; got {jobs!r}.")
+    search_spec(name)  # the registry checked before the default storage's folder is made
     storage = storage or studies.default_storage(name)
     study = prepare_study(name, storage)
     seeds = sampler_seeds(study, make_plan(name).seed, jobs,

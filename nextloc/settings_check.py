@@ -90,7 +90,7 @@ RULES: dict[str, Callable] = {
     "refit": boolean, "mask_new_locations_after": optional(real(0, 1, True, True)),
     "train_fraction": real(0, 1, low_open=True),
     "weight_average": optional(real(0, 1, True, True)),
-    "max_batches": optional(integer(1)), "device": text, "num_threads": optional(integer(1)),
+    "max_batches": optional(integer(1)), "device": text, "num_threads": optional(integer(1, 4096)),
     "over_budget_ok": boolean,
 }
 

@@ -121,7 +121,10 @@ def measure_tree(tree: Path, experiments: list[str], steps: int, repeats: int,
     done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True,
                           check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"benchmark of {tree} failed:\n{done.stderr[-3000:]}")
+        from nextloc.errors import RunError
+
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RunError(f"benchmark of {tree} failed: {last[:300]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -144,8 +147,14 @@ def speedup(reference: dict | None, current: dict) -> dict | None:
 def git(*args: str) -> str:
     from nextloc.paths import PROJECT_ROOT
 
-    return subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    done = subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:  # not a clone, or the reference commit missing (a shallow clone)
+        from nextloc.errors import RunError
+
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RunError(f"benchmark speed: `git {' '.join(args)}` failed: {last[:200]}")
+    return done.stdout.strip()
 
 
 def machine() -> dict:
@@ -207,20 +216,51 @@ def report(experiments: list[str], runs: dict, reference: str, started: str, inf
     return out
 
 
+def check_can_measure(experiments: list[str]) -> None:
+    """Every experiment resolves, has the checkpoints it loads (a teacher: git-ignored, so absent
+    from a fresh clone) and recorded runs to take its length from; checked before minutes of
+    measuring, which once ended in a traceback from the measuring process."""
+    from nextloc.errors import ConfigError
+    from nextloc.preflight import check_checkpoints_to_read
+    from nextloc.registry import run_settings, train_config
+    from nextloc.results import read_metrics
+
+    recorded = set(read_metrics()["experiment"])
+    for name in experiments:
+        config = train_config(run_settings(name, 42, False, resolve_epochs=False), seed=42)
+        check_checkpoints_to_read(name, config.model_options, [], quick=False)
+        if name not in recorded:
+            raise ConfigError(f"benchmark speed: '{name}' has no runs in results/metrics.csv; "
+                              f"its run length comes from their best epochs.")
+
+
 def write_benchmark(**options) -> Path:
     from nextloc.paths import RESULTS_DIR, atomic_write
 
+    from nextloc.errors import ConfigError, ResultsError
+
+    for name in ("steps", "repeats"):
+        value = options.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"benchmark speed: {name} must be an integer >= 1, got {value!r}")
+    check_can_measure(options.get("experiments") or [])
     result = run_benchmark(**options)
     path = RESULTS_DIR / "benchmarks" / "training.json"
-    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(result, indent=1) + "\n"))
+    try:  # a non-finite time is a failed measurement, never a result to commit
+        text = json.dumps(result, indent=1, allow_nan=False) + "\n"
+    except ValueError as err:
+        raise ResultsError(f"benchmark speed measured a non-finite time ({err}); "
+                           f"{path} is unchanged.") from err
+    atomic_write(path, lambda tmp: tmp.write_text(text))
     return path
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("experiments", nargs="*")
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=40, choices=range(1, 100_001),
+                        metavar="N")
+    parser.add_argument("--repeats", type=int, default=2, choices=range(1, 1001), metavar="N")
     parser.add_argument("--measure", action="store_true", help="measure this process's nextloc")
     args = parser.parse_args(argv)
     if args.measure:

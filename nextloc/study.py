@@ -14,6 +14,7 @@ import logging
 import math
 import time
 import warnings
+from pathlib import Path
 
 import optuna
 import pandas as pd
@@ -40,6 +41,33 @@ logging.getLogger("optuna.study._optimize").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
+def safe_url(url: str) -> str:
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        return repr(url[:80])
+
+
+def check_storage_url(url: str) -> bool:
+    """Whether ``url`` is SQLite, after refusing URLs that cannot hold a shared, lasting study."""
+    try:
+        parsed = sqlalchemy.engine.make_url(url)
+    except (sqlalchemy.exc.ArgumentError, ValueError):
+        raise ConfigError(f"--storage {safe_url(url)}: not a database URL; write e.g. "
+                          f"sqlite:///runs/search/NAME.db or postgresql+psycopg2://user@host/db."
+                          ) from None
+    if not parsed.drivername.startswith("sqlite"):
+        return False
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        raise ConfigError(f"--storage {url}: an in-memory SQLite database is private to one "
+                          f"process and lost at its end; the workers need a file.")
+    folder = Path(database).parent
+    if not folder.is_dir():
+        raise ConfigError(f"--storage {url}: folder {folder} does not exist; create it first.")
+    return True
+
+
 def key(point: dict) -> str:
     return json.dumps(point, sort_keys=True)
 
@@ -53,8 +81,9 @@ def default_storage(name: str) -> str:
 
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """Any Optuna RDB URL (sqlite, postgresql, mysql), with heartbeats, so that the trials of a
-    killed worker are noticed and run again."""
-    sqlite = url.startswith("sqlite")
+    killed worker are noticed and run again. A URL that cannot work is one ConfigError (a
+    missing SQLite folder was 125 lines of SQLAlchemy traceback)."""
+    sqlite = check_storage_url(url)
     kwargs = {"connect_args": {"timeout": 60}} if sqlite else {}
     for attempt in range(1, 6):
         try:
@@ -72,9 +101,17 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
                               f"PostgreSQL, `pip install psycopg2-binary` and write "
                               f"postgresql+psycopg2://... (or `pip install 'psycopg[binary]'` "
                               f"for postgresql://).")
-        except sqlalchemy.exc.DBAPIError:
-            if attempt == 5:
-                raise
+        except sqlalchemy.exc.ArgumentError as err:  # garbage://: no such kind of database
+            raise ConfigError(f"--storage {safe_url(url)}: {str(err).splitlines()[0][:120]}; "
+                              f"use sqlite:///FILE, postgresql+psycopg2://... or mysql://...."
+                              ) from None
+        except sqlalchemy.exc.DBAPIError as err:
+            # Only a busy database is worth waiting for (workers starting together on a new
+            # one race to make it); a file that is no database never becomes one.
+            if attempt == 5 or "locked" not in str(err):
+                first = str(err.orig if err.orig is not None else err).splitlines()[0]
+                raise ConfigError(f"--storage {safe_url(url)}: cannot open the study's "
+                                  f"database ({first[:160]}).") from None
             time.sleep(attempt)  # workers starting together on a new database race to make it
 
 

@@ -231,3 +231,20 @@ def pending_table(metrics: pd.DataFrame, experiments: dict) -> pd.DataFrame:
             rows.append({"experiment": f"`{name}`", "finished runs": done,
                          "seeds listed": len(spec["seeds"])})
     return pd.DataFrame(rows)
+
+
+def check_headline(metrics: pd.DataFrame, registry: dict) -> None:
+    """The headline is the report's one claim under the parameter budget: an over-budget model
+    named there is refused before any file is written, never printed into the README."""
+    from nextloc.errors import ResultsError
+    from nextloc.models import PARAMETER_BUDGET
+
+    headline = registry.get("headline") or {}
+    for role in ("train_only", "refit"):
+        rows = metrics[metrics["experiment"] == headline.get(role)]
+        if len(rows) and int(rows["n_params"].max()) >= PARAMETER_BUDGET:
+            raise ResultsError(
+                f"headline {role} '{headline[role]}' has {int(rows['n_params'].max()):,} "
+                f"parameters in results/metrics.csv, at or over the budget of "
+                f"{PARAMETER_BUDGET:,}; name an experiment under the budget in experiments.yaml "
+                f"'headline:'. Nothing was written.")

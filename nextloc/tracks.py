@@ -25,7 +25,21 @@ def read_geolife(folder: Path, progress: bool) -> gpd.GeoDataFrame:
                         ) from err
     if positionfixes.empty:
         raise DataError(f"{folder}: the .plt files hold no GPS fixes.")
-    return positionfixes
+    return inside_the_globe(folder, positionfixes)
+
+
+def inside_the_globe(folder: Path, positionfixes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """The fixes with |lat| <= 90 and |lon| <= 180; the others (a lat of 999 was accepted and
+    wrapped round the globe) are dropped and counted in ``attrs["outside_range"]``."""
+    lon, lat = positionfixes.geometry.x, positionfixes.geometry.y
+    inside = (lat.abs() <= 90) & (lon.abs() <= 180)
+    if not inside.any():
+        raise DataError(f"{folder}: none of the {len(positionfixes):,} GPS fixes has a latitude "
+                        f"in -90..90 and a longitude in -180..180; a .plt line is lat,lon,0,"
+                        f"altitude,days,date,time.")
+    kept = positionfixes[inside.to_numpy()]
+    kept.attrs["outside_range"] = int((~inside).sum())
+    return kept
 
 
 def staypoints(positionfixes, config, progress: bool):

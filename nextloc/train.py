@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from nextloc.batching import batches, keep_recent_fraction, mask_new_locations
 from nextloc.data import GeolifeData, Split
-from nextloc.device import keep_freed_memory, resolve_device, set_seed
+from nextloc.device import keep_freed_memory, resolve_device, set_seed, set_threads
 from nextloc.errors import TrainingError
 from nextloc.metrics import MetricAccumulator, known_places, top1
 from nextloc.models import NextLocationModel, build_model, count_parameters
@@ -158,7 +158,7 @@ def train(config: TrainConfig, data: GeolifeData, checkpoint: str | Path | None 
     ``on_epoch``, called with each epoch's history row (it may raise to stop the run early).
     """
     if config.num_threads:
-        torch.set_num_threads(config.num_threads)
+        set_threads(config.num_threads)
     device = resolve_device(config.device)
     set_seed(config.seed)
     model, train_split = prepare(config, data, device)

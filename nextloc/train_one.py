@@ -42,10 +42,10 @@ def registry_settings(model: str) -> tuple[dict, str]:
 
 
 def file_settings(path: str | Path, model: str | None) -> tuple[dict, str]:
-    from nextloc.config_file import parse_yaml  # YAML 1.2 numbers: lr: 1e-3 is a float
+    from nextloc.config_file import read_yaml  # YAML 1.2 numbers: lr: 1e-3 is a float
 
     try:
-        settings = parse_yaml(Path(path).read_text(), str(path))
+        settings = read_yaml(path, "settings file")
     except (OSError, UnicodeDecodeError, ConfigError) as err:
         first_line = (str(err).splitlines() or [type(err).__name__])[0]
         raise ConfigError(f"{path}: cannot read the training settings ({first_line[:160]}).")
@@ -56,6 +56,9 @@ def file_settings(path: str | Path, model: str | None) -> tuple[dict, str]:
         raise ConfigError(f"--model {model} disagrees with model: {settings['model']} in {path}.")
     if "model" not in settings:
         raise ConfigError(f"{path}: no model; add 'model: NAME' or pass --model.")
+    if "device" in settings or "num_threads" in settings:  # --device would override them unseen
+        raise ConfigError(f"{path}: {sorted(set(settings) & {'device', 'num_threads'})} are not "
+                          f"settings of a file; pass --device instead (one thread is used).")
     registry_only = sorted(set(settings) & {"search", "epochs_from", "seeds"})
     if registry_only:
         raise ConfigError(f"{path}: {registry_only} only work inside experiments.yaml; write the "
@@ -85,9 +88,10 @@ def train_on_dataset(data_dir: str | Path | None, model: str | None = None,
     except ConfigError as err:
         if "over the budget" not in str(err):
             raise
-        raise ConfigError(f"{str(err).split(';')[0]} for {data.num_locations:,} classes; pass a "
-                          f"--config file with a smaller model.dim, or over_budget_ok: true "
-                          f"to train it anyway.") from err
+        # the first part names the sizes (locations, users); the cause may be any of them
+        raise ConfigError(f"{str(err).split(';')[0]}; pass a --config file with smaller "
+                          f"model options (dim, clusters, ...), or over_budget_ok: true to "
+                          f"train it anyway.") from err
     keep = ("acc1", "acc5", "acc10", "mrr", "ndcg10", "f1", "n")
     return {"data": str(data_dir) if data_dir is not None else "default", "model": config.model,
             "settings": source, "seed": seed, "device": result.device,

@@ -16,6 +16,7 @@ from torch import nn
 
 from nextloc.errors import ConfigError, shorten
 from nextloc.models.losses import smoothed_nll
+from nextloc.models.option_check import check_options
 
 PARAMETER_BUDGET = 500_000
 _REGISTRY: dict[str, Callable[..., "NextLocationModel"]] = {}
@@ -80,14 +81,17 @@ def build_model(name: str, num_locations: int, num_users: int, over_budget_ok: b
     """Build a registered model; refuse one with >= 500,000 parameters unless the experiment says
     it is an over-budget ablation."""
     cls = model_class(name, options)
+    check_options(cls, name, num_locations, options, over_budget_ok, PARAMETER_BUDGET)
     try:
         model = cls(num_locations=num_locations, num_users=num_users, **options)
-    except (TypeError, ValueError) as err:  # an option of the wrong type or out of range
+    # an option of the wrong type or out of range, wherever in torch it is noticed
+    except (TypeError, ValueError, ArithmeticError, AssertionError, RuntimeError) as err:
         raise ConfigError(f"model '{name}' cannot be built with options "
                           f"{shorten(options, 150)}: {shorten(err, 150)}") from err
     n_params = count_parameters(model)
     if n_params >= PARAMETER_BUDGET and not over_budget_ok:
-        raise ConfigError(f"model '{name}' has {n_params:,} parameters, over the budget of "
+        raise ConfigError(f"model '{name}' has {n_params:,} parameters (with {num_locations:,} "
+                          f"locations and {num_users:,} users), over the budget of "
                           f"{PARAMETER_BUDGET:,}; shrink it, or name the experiment "
                           f"'..._over_budget' to run it as an ablation.")
     return model
