@@ -14,6 +14,8 @@ committed under ``book/runs`` without executing them again.
 """
 from __future__ import annotations
 
+import html
+import json
 import re
 import sys
 from pathlib import Path
@@ -66,6 +68,37 @@ def with_kind_line(title: str, line: str) -> str:
     return "\n\n".join([heading, line, *paragraphs])
 
 
+def flat_settings(settings: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """(setting, value) pairs, nested options as ``model_options.key``, lists comma-joined."""
+    pairs = []
+    for key, value in settings.items():
+        if isinstance(value, dict) and value:
+            pairs += flat_settings(value, f"{prefix}{key}.")
+        elif isinstance(value, list):
+            pairs.append((prefix + key, ", ".join(str(item) for item in value)))
+        else:
+            pairs.append((prefix + key, value if isinstance(value, str) else json.dumps(value)))
+    return pairs
+
+
+def settings_output(output):
+    """A printed JSON object of settings as a two-column table (setting, value) without a
+    header row; None when the output is not one."""
+    try:
+        settings = json.loads(output.get("text", ""))
+    except ValueError:
+        return None
+    if output.get("output_type") != "stream" or not isinstance(settings, dict):
+        return None
+    pairs = flat_settings(settings)
+    rows = "".join(f"<tr><th>{html.escape(key)}</th><td>{html.escape(value)}</td></tr>"
+                   for key, value in pairs)
+    plain = "\n".join(f"{key}: {value}" for key, value in pairs)
+    return nbformat.v4.new_output("display_data", data={
+        "text/html": f'<table class="run-settings"><tbody>{rows}</tbody></table>',
+        "text/plain": plain})
+
+
 def tidy_output(output) -> None:
     if "text" in output:
         output["text"] = hide_checkpoints(output["text"])
@@ -86,6 +119,7 @@ def tidy_notebook(notebook, run: tuple[str, int, bool] | None = None):
             add_tag(cell, "remove-input")
             for output in cell.get("outputs", []):
                 tidy_output(output)
+            cell.outputs = [settings_output(out) or out for out in cell.get("outputs", [])]
     if run and notebook.cells and notebook.cells[0].cell_type == "markdown":
         line = kind_line(*run)
         if line:

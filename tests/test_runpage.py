@@ -133,7 +133,24 @@ def test_every_committed_run_page_hides_papermill_cells_and_checkpoint_paths():
         for cell in page.cells:
             tags = cell.metadata.get("tags", [])
             if cell.cell_type == "code" and (
-                    ({"parameters", "injected-parameters"} & set(tags) and "remove-cell" not in tags)
+                    ({"parameters", "injected-parameters"} & set(tags)
+                     and "remove-cell" not in tags)
                     or "checkpoints/" in str(cell.get("outputs", ""))):
                 untidy.append(path.relative_to(BOOK_RUNS).as_posix())
     assert untidy == [], "run `python -m nextloc.tidy`"
+
+
+def test_tidy_shows_printed_settings_as_a_table():
+    import nbformat
+
+    from nextloc.tidy import tidy_notebook
+
+    page = executed_page()
+    page.cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text=(
+        '{\n "lr": 0.001,\n "model_options": {"teacher": ['
+        '"runs/full/checkpoints/a/seed_7.safetensors", '
+        '"runs/full/checkpoints/a/seed_42.safetensors"]}\n}\n'))]
+    output = tidy_notebook(page, ("x", 7, False)).cells[3].outputs[0]
+    assert output.output_type == "display_data"
+    assert output.data["text/plain"] == "lr: 0.001\nmodel_options.teacher: a/seed_7, a/seed_42"
+    assert "<th>lr</th><td>0.001</td>" in output.data["text/html"]
