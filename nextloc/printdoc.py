@@ -26,13 +26,15 @@ ROOT_PAGE = "book/intro.html"
 RUN_PAGE = re.compile(r"^book/runs/[^/]+/(index|seed_\d+)\.html$")
 PUBLIC = re.compile(r"^(https?|mailto):", re.IGNORECASE)
 PLACEHOLDER = "000"
+WIDE_TABLE = 11  # a table of this many columns is printed smaller
 def page_order(html: Path = HTML, root: str = ROOT_PAGE) -> list[str]:
     """The built pages, first to last, following each page's ``<link rel="next">``."""
     pages, page = [], root
     while page and page not in pages:
         pages.append(page)
-        soup = BeautifulSoup((html / page).read_text(encoding="utf-8"), "html.parser")
-        link = soup.find("link", rel="next")
+        text = (html / page).read_text(encoding="utf-8")
+        head = text[:text.find("</head>")] if "</head>" in text else text
+        link = BeautifulSoup(head, "html.parser").find("link", rel="next")
         page = (posixpath.normpath(posixpath.join(posixpath.dirname(page), link["href"]))
                 if link else None)
     return pages
@@ -166,8 +168,8 @@ def contents(entries: list[Entry], numbers: dict[str, int] | None = None) -> str
                      f'<span class="toc-num">{entry.number}</span>'
                      f'<span class="toc-text">{entry.title}</span>'
                      f'<span class="toc-page">{page}</span></a>')
-    lines.append('</nav><div class="print-targets">' + "".join(
-        f'<a href="#{entry.anchor}"></a>' for entry in entries) + "</div>")
+    lines.append('<div class="print-targets">' + "".join(
+        f'<a href="#{entry.anchor}"></a>' for entry in entries) + "</div></nav>")
     return "\n".join(lines)
 
 
@@ -200,6 +202,15 @@ def stylesheets(first_page: Path, page: str, prefix: str) -> str:
         f'\n<link rel="stylesheet" href="{prefix}/_static/print.css">')
 
 
+def mark_wide_tables(article) -> None:
+    """Class ``print-wide-table`` on every table of WIDE_TABLE or more columns (print.css
+    prints them smaller, so that they fit the page without breaking every word)."""
+    for table in article.find_all("table"):
+        row = table.select_one("thead tr") or table.find("tr")
+        if row is not None and len(row.find_all(["th", "td"])) >= WIDE_TABLE:
+            table["class"] = [*table.get("class", []), "print-wide-table"]
+
+
 def chapter_title(html: Path, page: str) -> str:
     """The first heading of a built page, without its permalink."""
     soup = BeautifulSoup((html / page).read_text(encoding="utf-8"), "html.parser")
@@ -222,8 +233,8 @@ def print_document(pages: list[str], html: Path = HTML, out: Path = PRINT_DIR / 
     for number, page in enumerate(pages, start=1):
         soup = BeautifulSoup((html / page).read_text(encoding="utf-8"), "html.parser")
         article = soup.find("article") or soup.body
-        for listing in article.select("div.toctree-wrapper"):
-            listing.decompose()
+        for dropped in article.select("div.toctree-wrapper, script, style[data-print-drop]"):
+            dropped.decompose()
         rewrite_links(article, page, prefix, set(pages))
         caption, chapter_page = places.get(page, ("", page))
         if runs:  # experiments under the chapter that discusses them
@@ -241,6 +252,7 @@ def print_document(pages: list[str], html: Path = HTML, out: Path = PRINT_DIR / 
             pending.anchor, pending = found[0].anchor, None
         entries += found
         kind = ("print-run" if page.endswith("/index.html") else "print-seed") if runs else ""
+        mark_wide_tables(article)
         sections.append(f'<section class="print-page {kind}" id="{page_id(page)}">'
                         f"{article.decode_contents()}</section>")
     entries = [entry for entry in entries if entry.anchor]
