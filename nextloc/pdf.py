@@ -1,25 +1,25 @@
 """The report as a PDF a person prints, and the run pages as a supplement: ``make pdf``
-(``python -m nextloc.pdf``).
+(``python -m nextloc.pdf``; ``--no-runs`` for the report alone).
 
 ``_build/pdf/nextloc.pdf`` holds the chapters and analyses: a title page, the contents with page
 numbers, numbered chapters and sections (figures keep the book's numbers), PDF bookmarks for
-every part, chapter and section. ``_build/pdf/nextloc-runs.pdf`` holds the run pages (one page
-per experiment and one per seed), with a bookmark per experiment and one per seed under it.
-The runs are a separate file rather than HTML-only because they are the evidence behind every
-table (each seed's settings, metrics and learning curves) and a reader who prints the report may
-want them too; they are not in the report because they are several hundred pages of records
-that nobody reads in order, and the report must stay short enough to print (at most 120 pages).
+every part, chapter and section, links only inside the file or to public URLs, at most 120
+pages. ``_build/pdf/nextloc-runs.pdf`` holds the run pages: a page per experiment (its seeds'
+metrics), each seed's record after it, grouped under the chapters that discuss them, with a
+bookmark per experiment and one per seed under it.
 
-How: the built HTML pages are joined, in the order of the book's "next" links (the table of
-contents), into one print document per PDF: each page's article only, without navigation or
-permalinks, its element ids prefixed by its page so that they stay unique, links to other pages
-of the same PDF made internal, and every other link that is not a public URL (a run page from
-the report, a download, a local file) turned into plain text, so no ``file://`` link or machine
-path reaches the PDF. ``_static/print.css`` styles it for A4. Headless Chromium prints each
-document in one go (page numbers run through, figures stay vector images). The first print
-gives the page of every heading (Chromium writes a named destination for every link target);
-the contents get those numbers and the document is printed again, and pypdf adds the bookmarks.
-All offline; the browser is a system package, and without it this stops saying how to get it.
+Why the runs are a separate PDF: they are several hundred pages of records (each seed's
+settings, metrics and learning curves) that back the report's tables but are not read in order,
+and in the report they made 91 % of its pages; yet they are the evidence, so they travel as a
+file of their own rather than staying HTML-only (an HTML book does not survive being mailed).
+
+How: :mod:`nextloc.printdoc` joins the built HTML pages into one print document per PDF (the
+articles only, ids unique, links made internal or plain text), styled for A4 by
+``_static/print.css``. Headless Chromium prints each document in one go (page numbers run
+through, figures stay vector images). The first print gives the page of every heading
+(Chromium writes a named destination for every link target); the contents get those numbers,
+the document is printed again, and pypdf adds the bookmarks. All offline; the browser is a
+system package, and without it this stops saying how to get it.
 """
 from __future__ import annotations
 
@@ -157,7 +157,8 @@ def write_pdf(html: Path = HTML, out: Path = PDF, runs_out: Path | None = RUNS_P
     runs = [page for page in pages if is_run_page(page)]
     written = [make_pdf(print_document(
         report, html, print_dir / "book.html",
-        subtitle=f"The report. The record of every run is a separate file, {RUNS_PDF.name}."),
+        subtitle="The report. The record of every run, each seed's settings, metrics and "
+                 f"learning curves, is a separate file: {RUNS_PDF.name}."),
         browser, out, "nextloc: the report")]
     if runs and runs_out is not None:
         written.append(make_pdf(print_document(
