@@ -30,7 +30,8 @@ book: setup
 report: experiments tables book
 	@echo "The report is in _build/html/index.html"
 
-# The whole book as one A4 PDF in _build/pdf/ (needs Chromium: apt-get install chromium).
+# The report (nextloc.pdf) and the run pages (nextloc-runs.pdf) as A4 PDFs in _build/pdf/
+# (needs Chromium: apt-get install chromium).
 pdf: book
 	$(PY) -m nextloc.pdf
 

@@ -25,11 +25,13 @@ import papermill
 import psutil
 
 from nextloc import paths
+from nextloc.tidy import tidy_file
 
 
 def execute(template: str, output: Path, title: str, parameters: dict, failed: Path) -> None:
     """Execute a notebook template with papermill, a title cell first so that each executed
-    notebook has its own heading in the book."""
+    notebook has its own heading in the book; then hide papermill's cells (and, on a run page,
+    code and checkpoint paths) from the book (:func:`nextloc.tidy.tidy_notebook`)."""
     notebook = nbformat.read(paths.NOTEBOOKS / f"{template}.ipynb", as_version=4)
     notebook.cells.insert(0, nbformat.v4.new_markdown_cell(title))
 
@@ -45,6 +47,10 @@ def execute(template: str, output: Path, title: str, parameters: dict, failed: P
                 failed.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(tmp, failed)
                 raise
+        tidy_file(tmp, run_page)
+
+    run_page = ((parameters["experiment"], int(parameters["seed"]), bool(parameters.get("quick")))
+                if template == "train" and "seed" in parameters else None)
 
     paths.atomic_write(output, run)
 

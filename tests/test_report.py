@@ -264,8 +264,36 @@ def test_toc_keeps_only_run_folders_that_hold_notebooks(tmp_path, monkeypatch):
 
     chapters = yaml.safe_load(nextloc.toc.write_toc().read_text())["parts"][0]["chapters"]
 
-    assert chapters == [{"file": "book/a", "sections": [{"glob": "book/runs/done/*"}]},
+    assert chapters == [{"file": "book/a", "sections": [
+                            {"file": "book/runs/done/index",
+                             "sections": [{"file": "book/runs/done/seed_1"}]}]},
                         {"file": "book/b"}]
+    assert "{doc}`1 <seed_1>`" in (tmp_path / "book" / "runs" / "done" / "index.md").read_text()
+
+
+def test_toc_groups_runs_by_experiment_with_seeds_in_numeric_order(tmp_path, monkeypatch):
+    monkeypatch.setattr(nextloc.toc, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(nextloc.toc, "load_registry", lambda: {"experiments": {
+        "b_x": {"description": "the second"}, "a_x": {"description": "the first"}}})
+    seeds = [31337, 7, 2024, 42, 123]
+    for name in ("a_x", "b_x"):
+        (tmp_path / "book" / "runs" / name).mkdir(parents=True)
+        for seed in seeds:
+            (tmp_path / "book" / "runs" / name / f"seed_{seed}.ipynb").write_text("{}")
+    (tmp_path / "book" / "toc.yml").write_text(yaml.safe_dump({
+        "format": "jb-book", "root": "book/intro", "parts": [{"caption": "c", "chapters": [
+            {"file": "book/a", "sections": [{"glob": "book/runs/*_x/*"},
+                                            {"glob": "book/runs/a_x/*"}]}]}]}))
+
+    chapter = yaml.safe_load(nextloc.toc.write_toc().read_text())["parts"][0]["chapters"][0]
+
+    assert [entry["file"] for entry in chapter["sections"]] == [
+        "book/runs/a_x/index", "book/runs/b_x/index"]               # each experiment once
+    assert [entry["file"] for entry in chapter["sections"][0]["sections"]] == [
+        f"book/runs/a_x/seed_{seed}" for seed in (7, 42, 123, 2024, 31337)]
+    page = (tmp_path / "book" / "runs" / "b_x" / "index.md").read_text()
+    assert page.startswith("# `b_x`\n\nThe second.")
+    assert page.index("`7 <seed_7>`") < page.index("`42 <seed_42>`") < page.index("`123 <")
 
 
 def test_every_analysis_and_every_run_has_a_place_in_the_table_of_contents():
@@ -297,7 +325,9 @@ def test_runs_missing_from_the_toc_go_to_an_other_runs_part(tmp_path, monkeypatc
     toc = yaml.safe_load(nextloc.toc.write_toc().read_text())
 
     assert toc["parts"][-1] == {"caption": "Other runs", "chapters": [
-        {"file": "book/other_runs", "sections": [{"glob": "book/runs/new_model/*"}]}]}
+        {"file": "book/other_runs", "sections": [{"file": "book/runs/new_model/index",
+                                                  "sections": [
+                                                      {"file": "book/runs/new_model/seed_1"}]}]}]}
 
 
 def test_every_claim_names_experiments_the_book_can_place():

@@ -68,3 +68,89 @@ def test_a_rerendered_page_keeps_the_timing_of_the_run_that_trained(tmp_path):
     page.write_text(json.dumps({"metadata": {"papermill": {"duration": 3.0, "parameters": {
         "train": False}}}}))
     assert training_metadata(page) is None
+
+
+# --- what the book hides of a run page (nextloc.tidy) ------------------------------------------
+
+def executed_page():
+    import nbformat
+
+    page = nbformat.v4.new_notebook()
+    page.cells = [
+        nbformat.v4.new_markdown_cell("# `x`, seed 7\n\nthe x model"),
+        nbformat.v4.new_code_cell('experiment = "x"', metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('experiment = "x"\nseed = 7',
+                                  metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("print(settings)", outputs=[nbformat.v4.new_output(
+            "stream", name="stdout",
+            text=' "members": ["runs/full/checkpoints/pointer_pair/seed_7.safetensors"]\n')])]
+    return page
+
+
+def test_tidy_removes_papermill_cells_and_hides_code_and_checkpoint_paths(tmp_path, monkeypatch):
+    import json
+
+    import nextloc.tidy
+    from nextloc.tidy import tidy_notebook
+
+    folder = tmp_path / "x" / "seed_7"
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps(SAVED))
+    (folder / "config.json").write_text(json.dumps(TRAINED))
+    HISTORY.to_csv(folder / "history.csv", index=False)
+    monkeypatch.setattr(nextloc.tidy.paths, "run_dir", lambda name, seed, quick: folder)
+
+    page = tidy_notebook(executed_page(), ("x", 7, False))
+    tags = [cell.metadata.get("tags", []) for cell in page.cells]
+    assert "remove-cell" in tags[1] and "remove-cell" in tags[2]
+    assert tags[3] == ["remove-input"]
+    assert page.cells[3].outputs[0].text == ' "members": ["pointer_pair/seed_7"]\n'
+    assert page.cells[0].source.startswith("# `x`, seed 7\n\n**Kind of run:** one seed (7) of "
+                                           "the experiment `x`, trained on the training split")
+    again = tidy_notebook(page, ("x", 7, False))                 # idempotent
+    assert again.cells[0].source.count("Kind of run") == 1
+    assert again.cells[1].metadata["tags"].count("remove-cell") == 1
+
+
+def test_an_analysis_notebook_loses_only_papermill_cells():
+    from nextloc.tidy import tidy_notebook
+
+    page = tidy_notebook(executed_page())
+    assert "remove-cell" in page.cells[1].metadata["tags"]
+    assert "remove-input" not in page.cells[3].metadata.get("tags", [])
+
+
+def test_every_committed_run_page_hides_papermill_cells_and_checkpoint_paths():
+    """`python -m nextloc.tidy` re-tags the committed pages without executing them."""
+    import nbformat
+
+    from nextloc.paths import BOOK_RUNS
+
+    pages = sorted(BOOK_RUNS.glob("*/seed_*.ipynb"))
+    untidy = []
+    for path in pages:
+        page = nbformat.read(path, as_version=4)
+        for cell in page.cells:
+            tags = cell.metadata.get("tags", [])
+            if cell.cell_type == "code" and (
+                    ({"parameters", "injected-parameters"} & set(tags)
+                     and "remove-cell" not in tags)
+                    or "checkpoints/" in str(cell.get("outputs", ""))):
+                untidy.append(path.relative_to(BOOK_RUNS).as_posix())
+    assert untidy == [], "run `python -m nextloc.tidy`"
+
+
+def test_tidy_shows_printed_settings_as_a_table():
+    import nbformat
+
+    from nextloc.tidy import tidy_notebook
+
+    page = executed_page()
+    page.cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text=(
+        '{\n "lr": 0.001,\n "model_options": {"teacher": ['
+        '"runs/full/checkpoints/a/seed_7.safetensors", '
+        '"runs/full/checkpoints/a/seed_42.safetensors"]}\n}\n'))]
+    output = tidy_notebook(page, ("x", 7, False)).cells[3].outputs[0]
+    assert output.output_type == "display_data"
+    assert output.data["text/plain"] == "lr: 0.001\nmodel_options.teacher: a/seed_7, a/seed_42"
+    assert "<th>lr</th><td>0.001</td>" in output.data["text/html"]
