@@ -69,3 +69,17 @@ def test_headline_sentence_states_known_places_and_confirmation():
     sentence = headline_sentence(metrics, registry)
     assert "frozen at commit abc1234" in sentence and "on 2 seeds no run" in sentence
     assert "known places" in sentence and "71.00\u00a0±\u00a01.41 %" in sentence
+
+
+def test_an_unfinished_refit_confirmation_is_said_so_beside_the_search_era_figure():
+    metrics = pd.concat([runs("h", [1, 2], [0.5, 0.5], [0.56, 0.58]),
+                         runs("h_refit", [1], [None], [0.58]),
+                         runs("era_refit", [5, 6], [None, None], [0.59, 0.61]),
+                         runs("baseline", [1, 2], [0.4, 0.4], [0.35, 0.37])], ignore_index=True)
+    registry = {"experiments": {"h_refit": {"seeds": [1, 2]}},
+                "headline": {"train_only": "h", "refit": "h_refit",
+                             "search_era": {"train_only": "era", "refit": "era_refit"}}}
+    sentence = headline_sentence(metrics, registry)
+    assert "1 of its 2 confirmation runs refit" in sentence
+    assert "search-era refit of the same configuration reached 60.00\u00a0±\u00a01.41 %" \
+        in sentence
