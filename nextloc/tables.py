@@ -68,7 +68,11 @@ def short_row(name: str, spec: dict, runs: pd.DataFrame, marked: bool = False) -
     if runs.empty:
         return {**row, "parameters": "–", "seeds": f"0 of {len(spec.get('seeds', []))}",
                 **{label: NOT_RUN for label in SHORT_METRICS.values()}}
-    return {**row, "parameters": f"{int(runs['n_params'].iloc[0]):,}", "seeds": len(runs),
+    listed = len(spec.get("seeds", []))
+    # A rule without weights runs once for all seeds; a model with fewer runs than seeds says so.
+    seeds = (f"{len(runs)} of {listed} so far" if len(runs) < listed
+             and (runs["n_params"] > 0).all() else len(runs))
+    return {**row, "parameters": f"{int(runs['n_params'].iloc[0]):,}", "seeds": seeds,
             **{label: every_seed(runs, column) for column, label in SHORT_METRICS.items()}}
 
 
