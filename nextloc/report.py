@@ -245,6 +245,9 @@ def write_other_tables(metrics: pd.DataFrame, registry: dict, book) -> list[Path
             "published": tables.published_table(metrics, registry),
             "baseline_notes": tables.prior_report_seed_table(metrics, experiments),
             "targets": tables.targets_table(metrics, registry.get("targets", [])),
+            "targets_confirmation": tables.targets_table(metrics, [
+                target for target in registry.get("targets", [])
+                if target["experiment"].startswith("confirmation_")]),
             "seed_comparison": tables.seed_comparison(metrics, experiments),
             "pending": tables.pending_table(metrics, experiments),
             "speed": speed_table()}.items():
