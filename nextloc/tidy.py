@@ -108,13 +108,16 @@ def tidy_output(output) -> None:
 
 
 def tidy_notebook(notebook, run: tuple[str, int, bool] | None = None):
-    """Tag papermill's cells ``remove-cell``; for a run page (``run`` = experiment, seed, quick)
-    also hide code inputs and checkpoint paths and put the kind of run under the title."""
+    """Tag papermill's cells ``remove-cell`` and hide the other code inputs; for a run page
+    (``run`` = experiment, seed, quick) also hide checkpoint paths and put the kind of run under
+    the title."""
     for cell in notebook.cells:
         if cell.cell_type != "code":
             continue
         if PLUMBING & set(cell.get("metadata", {}).get("tags", [])):
             add_tag(cell, "remove-cell")
+        elif run is None:
+            add_tag(cell, "remove-input")  # an analysis page: the reader reads its outputs
         elif run:
             add_tag(cell, "remove-input")
             for output in cell.get("outputs", []):
@@ -139,9 +142,9 @@ def tidy_file(path: Path, run: tuple[str, int, bool] | None = None) -> bool:
 
 
 def tidy_book(book_runs: Path = paths.BOOK_RUNS) -> list[Path]:
-    """Tidy every run page under ``book/runs`` (``NAME/seed_N.ipynb``) without executing it; the
-    pages that changed. (The analysis notebooks beside them are tidied when they run.)"""
-    changed = []
+    """Tidy every executed notebook under ``book/runs`` (the analysis pages and the run pages
+    ``NAME/seed_N.ipynb``) without executing it; the pages that changed."""
+    changed = [path for path in sorted(book_runs.glob("*.ipynb")) if tidy_file(path)]
     for path in sorted(book_runs.glob("*/seed_*.ipynb")):
         run = (path.parent.name, int(RUN_PAGE.search(path.name).group(1)), False)
         if tidy_file(path, run):

@@ -112,12 +112,13 @@ def test_tidy_removes_papermill_cells_and_hides_code_and_checkpoint_paths(tmp_pa
     assert again.cells[1].metadata["tags"].count("remove-cell") == 1
 
 
-def test_an_analysis_notebook_loses_only_papermill_cells():
+def test_an_analysis_notebook_loses_papermill_cells_and_shows_outputs_without_code():
     from nextloc.tidy import tidy_notebook
 
     page = tidy_notebook(executed_page())
     assert "remove-cell" in page.cells[1].metadata["tags"]
-    assert "remove-input" not in page.cells[3].metadata.get("tags", [])
+    assert page.cells[3].metadata["tags"] == ["remove-input"]
+    assert "Kind of run" not in page.cells[0].source
 
 
 def test_every_committed_run_page_hides_papermill_cells_and_checkpoint_paths():
