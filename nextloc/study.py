@@ -107,8 +107,9 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
                               ) from None
         except sqlalchemy.exc.DBAPIError as err:
             # Workers starting together on a new database race to make it (locked, "table
-            # already exists"): worth retrying. A file that is no database never becomes one.
-            if attempt == 5 or not isinstance(err, sqlalchemy.exc.OperationalError):
+            # already exists", a unique constraint): worth retrying. A file that is no database
+            # never becomes one.
+            if attempt == 5 or "not a database" in str(err):
                 first = str(err.orig if err.orig is not None else err).splitlines()[0]
                 raise ConfigError(f"--storage {safe_url(url)}: cannot open the study's "
                                   f"database ({first[:160]}).") from None
