@@ -106,9 +106,10 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
                               f"use sqlite:///FILE, postgresql+psycopg2://... or mysql://...."
                               ) from None
         except sqlalchemy.exc.DBAPIError as err:
-            # Only a busy database is worth waiting for (workers starting together on a new
-            # one race to make it); a file that is no database never becomes one.
-            if attempt == 5 or "locked" not in str(err):
+            # Workers starting together on a new database race to make it (locked, "table
+            # already exists", a unique constraint): worth retrying. A file that is no database
+            # never becomes one.
+            if attempt == 5 or "not a database" in str(err):
                 first = str(err.orig if err.orig is not None else err).splitlines()[0]
                 raise ConfigError(f"--storage {safe_url(url)}: cannot open the study's "
                                   f"database ({first[:160]}).") from None

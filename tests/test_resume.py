@@ -147,6 +147,7 @@ def test_a_quick_run_and_a_failing_run_for_real(real_project, monkeypatch):
     assert "pair/seed_1 failed: ConfigError: " in failed.stderr
     assert "not a readable nextloc checkpoint" in failed.stderr
     rebase_paths(root, monkeypatch.setattr)
+    monkeypatch.setenv("NEXTLOC_DATA", env["NEXTLOC_DATA"])  # stamps name the data they used
     assert is_up_to_date("x", 1, quick=True) and not is_up_to_date("pair", 1, quick=True)
     assert (paths.FAILED_RUNS / "pair" / "seed_1.ipynb").is_file()
     assert not paths.notebook_path("pair", 1, True).exists()
@@ -192,6 +193,7 @@ def test_an_interrupted_run_keeps_no_stamp_and_is_rerun(real_project, monkeypatc
     assert "interrupted. Stopped, with their kernels: s/seed_2" in err
     assert "re-runs exactly them" in err
     rebase_paths(root, monkeypatch.setattr)
+    monkeypatch.setenv("NEXTLOC_DATA", env["NEXTLOC_DATA"])  # stamps name the data they used
     assert is_up_to_date("s", 1, quick=True) and not stamp_path("s", 2, True).exists()
     assert not paths.notebook_path("s", 2, True).exists()
     assert not [p for p in (root / "runs" / "quick" / "book").rglob(".*")]  # no temporary file
