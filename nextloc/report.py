@@ -22,7 +22,7 @@ from nextloc.points_source import write_points_source
 from nextloc.registry import load_registry
 from nextloc.results import read_metrics, read_search_table
 from nextloc.tables import markdown_table, mean_std, write
-from nextloc.road import headline_sentence
+from nextloc.headline import headline_sentence
 from nextloc.toc import write_toc
 from nextloc.verdicts import book_verdicts, margin_text, write_claims
 

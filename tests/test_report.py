@@ -11,7 +11,7 @@ import yaml
 import nextloc.report
 import nextloc.toc
 from nextloc.report import format_setting, search_table, update_readme
-from nextloc.road import headline_sentence
+from nextloc.headline import headline_sentence
 from nextloc.verdicts import book_verdicts
 from nextloc.tables import (deltas_table, full_table, markdown_table, mean_std, published_table,
                             short_table)
