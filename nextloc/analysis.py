@@ -1,6 +1,9 @@
 """Per-sample error analysis: join saved test predictions with what the sample looked like."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -106,55 +109,116 @@ def gap_decomposition(val_acc1: float, unseen_val: float, unseen_test: float,
             "known val": known_val, "known test": known_test}
 
 
-def trained_pointer(data, quick: bool, seed: int = 42):
-    """The ``pointer`` experiment's model for ``seed``: loaded from its checkpoint when this
-    machine has one (``runs/``), trained here otherwise with the experiment's settings (quick
-    mode: two short epochs). Returns (model, what happened)."""
+@dataclass(frozen=True)
+class Provenance:
+    """Where :func:`trained_pointer`'s model comes from; ``str()`` says it in one sentence."""
+
+    experiment: str
+    seed: int
+    loaded: bool        # True: read from the run's checkpoint; False: trained here
+    checkpoint: str     # the run's checkpoint, relative to the project root
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def trained_pointer(data, quick: bool, experiment: str = "pointer",
+                    seed: int | None = None):
+    """A trained model of ``experiment`` (a ``pointer`` or ``pointer_ensemble``) for ``seed``
+    (default: the experiment's first seed): loaded from the checkpoint its run wrote
+    (``runs/<full|quick>/checkpoints/<experiment>/seed_<n>.safetensors``) when this machine has
+    one, trained here otherwise with the run's settings, into a temporary folder, so that it never
+    stands in for a run's checkpoint. A distillation teacher whose checkpoints are missing is left
+    out. Returns (model, :class:`Provenance`), which says which of these happened."""
+    import tempfile
+
     from nextloc.models.checkpoint import load_checkpoint
-    from nextloc.paths import checkpoint_path
-    from nextloc.registry import run_settings, train_config
+    from nextloc.paths import PROJECT_ROOT, checkpoint_path
+    from nextloc.registry import load_registry, run_settings, train_config
     from nextloc.train import train
 
-    path = checkpoint_path("pointer", seed, quick)
+    seed = load_registry()["experiments"][experiment]["seeds"][0] if seed is None else seed
+    mode = "quick" if quick else "full"
+    path = checkpoint_path(experiment, seed, quick)
+    shown = str(path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path)
     if path.is_file():
         model, _ = load_checkpoint(path, device="cpu")
-        return model, f"loaded from its checkpoint {path.name}"
-    config = train_config(run_settings("pointer", seed, quick), seed=seed, device="cpu",
-                          num_threads=1)
-    result = train(config, data, checkpoint=path, progress=False)
-    model, _ = load_checkpoint(path, device="cpu")
-    return model, f"trained here, epoch {result.best_epoch} kept by early stopping"
+        return model, Provenance(experiment, seed, True, shown, (
+            f"The model is `{experiment}`, seed {seed}, loaded from the checkpoint that its "
+            f"{mode} run saved (`{shown}`)."))
+    settings = run_settings(experiment, seed, quick)
+    teacher = settings.get("model.teacher") or []
+    missing = [t for t in teacher if not (PROJECT_ROOT / t).is_file()]
+    if missing:
+        settings = {k: v for k, v in settings.items()
+                    if k not in ("model.teacher", "model.distill")}
+    config = train_config(settings, seed=seed, device="cpu", num_threads=1)
+    with tempfile.TemporaryDirectory() as folder:
+        result = train(config, data, checkpoint=Path(folder) / "model.safetensors",
+                       progress=False, evaluate_test=False)
+        model, _ = load_checkpoint(Path(folder) / "model.safetensors", device="cpu")
+    how = (f"in quick mode: {config.epochs} epochs of at most {config.max_batches} batches"
+           if quick else f"epoch {result.best_epoch} kept by early stopping")
+    without = (f", without its distillation teacher ({len(missing)} of its {len(teacher)} "
+               f"checkpoints are not on this machine)" if missing else "")
+    return model, Provenance(experiment, seed, False, shown, (
+        f"The model is `{experiment}`, seed {seed}, trained on this page with that run's "
+        f"settings ({how}){without}, because this machine has no checkpoint of the run "
+        f"(`{shown}`): it is not the run the report records."))
+
+
+def _members(model) -> list:
+    """The pointer models whose probabilities ``model`` averages (itself, if it is one)."""
+    return list(model.members) if hasattr(model, "members") else [model]
+
+
+def mixture_parts(model, batch) -> dict:
+    """The copied and generated parts of a ``pointer`` model's probabilities, or of a
+    ``pointer_ensemble``'s (the mean over its members), for one batch:
+
+    - ``copied``, ``generated`` [B, N]: their sum is the model's probability of each place;
+    - ``gate`` [B]: the share of the probability that came from copying the history (the copy
+      gate g; an ensemble's is the mean of its members' gates);
+    - ``attention`` [B, L]: how that copied share spreads over the history steps (sums to 1
+      where the gate is above 0), so that ``copied[l] = gate * sum_{j: loc_j = l} attention_j``.
+    """
+    import torch
+
+    members = _members(model)
+    size, length = batch["location"].shape
+    with torch.inference_mode():
+        copied = torch.zeros(size, model.num_locations)
+        generated, steps = torch.zeros_like(copied), torch.zeros(size, length)
+        gates = torch.zeros(size, 1)
+        for member in members:
+            parts = member.mixture(batch)
+            gate = parts.get("gate", torch.full((size, 1), float(member.copy)))
+            if member.copy:
+                copied += gate * parts["copy"]
+                steps += gate * parts["attention"]
+            if member.generate:
+                generated += (1 - gate) * parts["generate"]
+            gates += gate
+    attention = steps / gates.clamp(min=1e-12)
+    return {"copied": copied / len(members), "generated": generated / len(members),
+            "gate": gates[:, 0] / len(members), "attention": attention}
 
 
 def pointer_internals(model, split, batch_size: int = 256) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The copy gate g (the weight of copying from the history) and the attention over the
-    history steps, per sample, read from a trained ``pointer`` model with forward hooks (the
-    model itself only returns the mixed distribution)."""
-    import torch
+    """Per sample of ``split``: the copy gate (the share of the probability that came from
+    copying) and the attention over the history steps, of a ``pointer`` model or a
+    ``pointer_ensemble`` (see :func:`mixture_parts`; the models return only the mixture)."""
+    from nextloc.batching import batches
 
-    from nextloc.train import predict_scores
-
-    if not model.copy:
+    if not any(member.copy for member in _members(model)):
         raise ValueError("a pointer model without its copy path has no attention to read")
-    captured = {}
-    names = ["key", "query", "gate"] + (["recency_bias"] if "recency" in model.features else [])
-    hooks = [getattr(model, name).register_forward_hook(
-        lambda module, inputs, output, name=name: captured.__setitem__(name, output))
-        for name in names]
+    model.eval()
     gates, attention = [], []
-    try:
-        for batch, _ in predict_scores(model, split, torch.device("cpu"), batch_size):
-            keys, query = captured["key"], captured["query"]
-            scores = (keys @ query[:, :, None])[..., 0] / keys.shape[-1] ** 0.5
-            if "recency_bias" in captured:
-                scores = scores + captured["recency_bias"][..., 0]
-            weights = torch.softmax(scores.masked_fill(~batch["mask"], -1e9), dim=1)
-            gates.append(torch.sigmoid(captured["gate"])[:, 0].numpy() if model.generate
-                         else np.ones(len(weights), dtype=np.float32))
-            attention += [w[:n].numpy() for w, n in zip(weights, batch["length"])]
-    finally:
-        for hook in hooks:
-            hook.remove()
+    for batch in batches(split, batch_size):
+        parts = mixture_parts(model, batch)
+        gates.append(parts["gate"].numpy())
+        attention += [w[:n].numpy() for w, n in zip(parts["attention"], batch["length"])]
     return np.concatenate(gates), attention
 
 

@@ -136,3 +136,129 @@ def test_pointer_internals_gate_is_the_weight_of_copying(tiny_data):
     gate, attention = pointer_internals(model, tiny_data.splits["test"], batch_size=8)
     assert ((gate > 0) & (gate < 1)).all()
     assert all(np.isclose(a.sum(), 1, atol=1e-5) for a in attention)
+
+
+# --- worked examples and the model they read --------------------------------------------------
+
+def tiny_ensemble(data, **options):
+    import torch
+
+    from nextloc.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("pointer_ensemble", data.num_locations, data.num_users, dim=16,
+                        heads=2, feedforward=32, **options)
+    model.fit_statistics(data.splits["train"])
+    return model.eval()
+
+
+def test_mixture_parts_add_up_to_the_ensembles_probabilities(tiny_data):
+    import torch
+
+    from nextloc.analysis import mixture_parts
+    from nextloc.batching import batches
+
+    model = tiny_ensemble(tiny_data)
+    batch = next(iter(batches(tiny_data.splits["test"], 16)))
+    parts = mixture_parts(model, batch)
+    with torch.no_grad():
+        probabilities = model(batch).exp()
+    np.testing.assert_allclose((parts["copied"] + parts["generated"]).numpy(),
+                               probabilities.numpy(), atol=1e-6)
+    # the copy share is the copied mass, and the attention spreads it over the history steps
+    np.testing.assert_allclose(parts["copied"].sum(1).numpy(), parts["gate"].numpy(), atol=1e-6)
+    assert ((parts["gate"] >= 0) & (parts["gate"] <= 1)).all()
+    np.testing.assert_allclose(parts["attention"].sum(1).numpy(), 1, atol=1e-5)
+    members = [member.mixture(batch)["gate"][:, 0].detach() for member in model.members]
+    np.testing.assert_allclose(parts["gate"].numpy(), torch.stack(members).mean(0).numpy(),
+                               atol=1e-6)
+
+
+def test_worked_examples_follow_the_stated_rule(tiny_data, tiny_frames):
+    from nextloc.worked_examples import (EXAMPLE_KINDS, busiest_user, choose_examples,
+                                         example_places, example_predictions, example_sentence)
+
+    split = tiny_data.splits["test"]
+    model = tiny_ensemble(tiny_data)
+    user = busiest_user(split)
+    counts = pd.Series(split.user).value_counts()
+    assert counts[user] == counts.max() and user == counts[counts == counts.max()].index.min()
+
+    samples, places = example_predictions(model, split, user)
+    assert samples["sample"].tolist() == np.flatnonzero(split.user == user).tolist()
+    top5 = places.groupby("sample")["probability"]
+    assert (top5.size() == 5).all() and (top5.sum() <= 1 + 1e-6).all()
+    assert (places.groupby("sample")["probability"].diff().dropna() <= 1e-7).all()  # by rank
+    np.testing.assert_allclose(places["probability"], places["copied"] + places["generated"])
+    assert samples["gate"].between(0, 1).all()
+    first = places[places["rank"] == 1].set_index("sample")["place"]
+    assert (samples["correct"] == (samples["target"] == samples["sample"].map(first))).all()
+    expected_kind = np.where(~samples["correct"], "wrong", np.where(
+        samples["target"] == UNSEEN, "right, the unseen class", "right, a known place"))
+    assert (samples["kind"] == expected_kind).all()
+
+    examples = choose_examples(samples)
+    assert examples["kind"].tolist() == [k for k in EXAMPLE_KINDS if k in set(samples["kind"])]
+    for example in examples.itertuples():  # the earliest sample of its kind
+        assert example.sample == samples.loc[samples["kind"] == example.kind, "sample"].min()
+
+    staypoints, _ = tiny_frames
+    sample = int(examples["sample"].iloc[0])
+    stays = example_places(split, sample, staypoints, None)
+    steps = split.location[split.offsets[sample]:split.offsets[sample + 1]]
+    assert stays["place"].tolist() == [*steps.tolist(), int(split.target[sample])]
+    assert stays["role"].tolist() == ["history"] * len(steps) + ["target"]
+    history = stays[stays["role"] == "history"]
+    assert (history["visits"] == history.groupby("location_id")["place"].transform("size")).all()
+    assert stays["lon"].isna().all()  # no locations file
+    sentence = example_sentence(next(examples.itertuples()), stays, places[places["sample"] == sample])
+    assert sentence.startswith(f"**{examples['kind'].iloc[0]}** (test sample {sample})")
+
+
+def test_choose_examples_takes_the_earliest_of_each_kind_and_skips_missing_kinds():
+    from nextloc.worked_examples import choose_examples
+
+    samples = pd.DataFrame({"sample": [4, 5, 6, 7],
+                            "kind": ["wrong", "right, a known place", "wrong",
+                                     "right, a known place"]})
+    chosen = choose_examples(samples)
+    assert chosen[["kind", "sample"]].values.tolist() == [["right, a known place", 5],
+                                                         ["wrong", 4]]
+
+
+def test_trained_pointer_says_where_its_model_comes_from(project, tiny_data):
+    import yaml
+
+    from nextloc.analysis import trained_pointer
+    from nextloc.models.checkpoint import save_checkpoint
+    from nextloc.paths import checkpoint_path
+
+    small = {"model.dim": 16, "model.heads": 2, "model.feedforward": 32}
+    (project / "experiments.yaml").write_text(yaml.safe_dump({"experiments": {
+        "tiny_pointer": {"model": "pointer", **small, "seeds": [3, 4, 5]},
+        "tiny_student": {"model": "pointer_ensemble", **small, "model.distill": 0.5,
+                         "model.teacher": ["{checkpoints}/tiny_pointer/seed_3.safetensors"],
+                         "seeds": [3, 4, 5]}}}))
+
+    # No checkpoint and no teacher: trained here, without the teacher, and saved nowhere.
+    model, provenance = trained_pointer(tiny_data, True, "tiny_student")
+    assert (provenance.seed, provenance.loaded) == (3, False)
+    assert "trained on this page" in str(provenance)
+    assert "without its distillation teacher" in str(provenance)
+    assert len(model.members) == 2
+    model, provenance = trained_pointer(tiny_data, True, "tiny_pointer")
+    assert not provenance.loaded and "without" not in str(provenance)
+    path = checkpoint_path("tiny_pointer", 3, True)
+    assert not path.exists()
+
+    # With the run's checkpoint: loaded from it, and then the student's teacher is there too.
+    save_checkpoint(path, model, {"model": "pointer", "model_options": {
+        "dim": 16, "heads": 2, "feedforward": 32}})
+    loaded, provenance = trained_pointer(tiny_data, True, "tiny_pointer")
+    assert provenance.loaded and "loaded from the checkpoint that its quick run saved" in \
+        str(provenance)
+    assert provenance.checkpoint == "runs/quick/checkpoints/tiny_pointer/seed_3.safetensors"
+    for a, b in zip(model.state_dict().values(), loaded.state_dict().values()):
+        assert (a == b).all()
+    _, provenance = trained_pointer(tiny_data, True, "tiny_student")
+    assert not provenance.loaded and "without" not in str(provenance)

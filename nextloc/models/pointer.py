@@ -167,6 +167,18 @@ class PointerModel(NextLocationModel):
         return 2 * apart + same_kind.long()
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        parts = self.mixture(batch)
+        if not self.generate:
+            return torch.log(parts["copy"] + EPSILON)
+        if not self.copy:
+            return torch.log(parts["generate"] + EPSILON)
+        return torch.log(torch.lerp(parts["generate"], parts["copy"], parts["gate"])
+                         .add_(EPSILON))
+
+    def mixture(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The parts :meth:`forward` mixes: ``attention`` [B, L] over the history steps and
+        ``copy`` [B, N], the attention summed per location (with the copy path); ``generate``
+        [B, N] (with the generation path); ``gate`` [B, 1], the weight of copying (with both)."""
         mask = batch["mask"]
         hidden = run_encoder(self.encoder, self.embed_steps(batch), ~mask)
         context = last_step(hidden, batch["length"])
@@ -175,18 +187,19 @@ class PointerModel(NextLocationModel):
         if self.user is not None:
             context = context + self.user(batch["user"])
         summary = self.summary(context)
-        parts = []
+        parts = {}
         if self.copy:
-            parts.append(self.copy_distribution(hidden, summary, batch))
+            parts["attention"] = self.copy_attention(hidden, summary, batch)
+            copy = torch.zeros(len(mask), self.num_locations, device=mask.device)
+            parts["copy"] = copy.scatter_add_(1, batch["location"], parts["attention"] * mask)
         if self.generate:
-            parts.append(self.generation_distribution(summary, batch))
-        if len(parts) == 1:
-            return torch.log(parts[0] + EPSILON)
-        gate = torch.sigmoid(self.gate(summary))
-        return torch.log(torch.lerp(parts[1], parts[0], gate).add_(EPSILON))
+            parts["generate"] = self.generation_distribution(summary, batch)
+        if self.copy and self.generate:
+            parts["gate"] = torch.sigmoid(self.gate(summary))
+        return parts
 
-    def copy_distribution(self, hidden, summary, batch) -> torch.Tensor:
-        """[B, N] attention over the history steps, summed per location."""
+    def copy_attention(self, hidden, summary, batch) -> torch.Tensor:
+        """[B, L] attention over the history steps (0 on padding)."""
         mask = batch["mask"]
         keys = self.key(hidden)
         if self.key_distance is not None:
@@ -199,9 +212,7 @@ class PointerModel(NextLocationModel):
             scores = scores + self.recency_bias(self.steps_back_index(batch))[..., 0]
         if "time_apart" in self.features:
             scores = scores + self.time_apart_bias(self.time_apart_index(batch))[..., 0]
-        attention = torch.softmax(scores.masked_fill(~mask, -1e9), dim=1)
-        copy = torch.zeros(len(mask), self.num_locations, device=mask.device)
-        return copy.scatter_add_(1, batch["location"], attention * mask)
+        return torch.softmax(scores.masked_fill(~mask, -1e9), dim=1)
 
     def generation_distribution(self, summary, batch) -> torch.Tensor:
         """[B, N] softmax of the generation head, tied to the location vectors."""
