@@ -6,6 +6,7 @@ import pandas as pd
 
 from nextloc.data import UNSEEN, Split
 from nextloc.paths import RESULTS_DIR
+from nextloc.readable import percent
 
 LENGTH_BINS = [2, 6, 11, 16, 21, 31, 61]
 
@@ -49,6 +50,19 @@ def accuracy_by(samples: pd.DataFrame, column: str) -> pd.DataFrame:
     one_run = samples[samples["run"] == samples["run"].iloc[0]]
     table["share of samples"] = one_run[column].value_counts(normalize=True)
     return table
+
+
+GROUP_NAMES = {"unseen": {False: "a known place", True: "the unseen class"},
+               "in_history": {False: "not in the 7-day history", True: "in the 7-day history"}}
+
+
+def readable_accuracy(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """An :func:`accuracy_by` table for a reader: every column in % with two decimals, the
+    groups named (``target is a known place`` rather than ``False``)."""
+    out = table.map(percent)
+    out.index = [f"target is {GROUP_NAMES.get(column, {}).get(key, key)}" for key in table.index]
+    out.columns.name = None
+    return out
 
 
 def learning_curves(experiments: list[str]) -> pd.DataFrame:

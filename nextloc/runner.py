@@ -24,6 +24,7 @@ from tqdm import tqdm
 from nextloc import paths
 from nextloc.errors import ConfigError, Interrupted, NextlocError, RunError, shorten
 from nextloc.preflight import check_runs
+from nextloc.readable import hide_papermill_cells
 from nextloc.registry import config_hash, experiment_settings, load_registry, run_settings
 from nextloc.results import read_metrics
 
@@ -152,9 +153,11 @@ def run_all(names: list[str] | None = None, quick: bool = False, jobs: int = 2,
     for name in [n for n in analyses if n in names]:
         spec, pool = analyses[name], Jobs()
         print(f"analysis notebook {name}")
+        output = paths.notebook_path(name, None, quick)
         with StopOnInterrupt(pool, lambda: []):
-            execute(spec.get("notebook", name), paths.notebook_path(name, None, quick),
-                    f"# {spec['title']}", {"quick": quick}, jobs=pool)
+            execute(spec.get("notebook", name), output, f"# {spec['title']}", {"quick": quick},
+                    jobs=pool)
+        hide_papermill_cells(output)  # a book page: no parameter cells
 
 
 def run_experiments(selected: list[str], experiments: dict, quick: bool, jobs: int,
