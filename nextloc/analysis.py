@@ -52,17 +52,24 @@ def accuracy_by(samples: pd.DataFrame, column: str) -> pd.DataFrame:
     return table
 
 
-GROUP_NAMES = {"unseen": {False: "a known place", True: "the unseen class"},
-               "in_history": {False: "not in the 7-day history", True: "in the 7-day history"}}
+GROUP_NAMES = {"unseen": {False: "known place", True: "unseen class"},
+               "in_history": {True: "in the 7-day history", False: "not in the history"}}
 
 
-def readable_accuracy(table: pd.DataFrame, column: str) -> pd.DataFrame:
-    """An :func:`accuracy_by` table for a reader: every column in % with two decimals, the
-    groups named (``target is a known place`` rather than ``False``)."""
-    out = table.map(percent)
-    out.index = [f"target is {GROUP_NAMES.get(column, {}).get(key, key)}" for key in table.index]
-    out.columns.name = None
-    return out
+def readable_accuracy(samples: pd.DataFrame, full: str) -> pd.DataFrame:
+    """Test Acc@1 in % (two decimals) per experiment (rows, in the order of ``samples``;
+    ``full``'s variants named by what they change) and per kind of target (columns, each with its share of the test samples)."""
+    parts = []
+    for column, names in GROUP_NAMES.items():
+        table = accuracy_by(samples, column)
+        share = table.pop("share of samples")
+        table = table.reindex(list(names))
+        table.index = [f"{names[key]} ({percent(share[key])})" for key in names]
+        parts.append(table.T.map(percent))
+    out = pd.concat(parts, axis=1).reindex(pd.unique(samples["experiment"]))
+    out.index = ["all parts" if name == full else name.removeprefix(full + "_")
+                 for name in out.index]
+    return out.rename_axis(index=full, columns="target is")
 
 
 def learning_curves(experiments: list[str]) -> pd.DataFrame:

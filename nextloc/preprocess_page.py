@@ -28,8 +28,8 @@ METRICS = {"acc1": "Acc@1", "acc5": "Acc@5", "acc10": "Acc@10", "mrr": "MRR",
 
 def command_line(raw: str, out: str, options: dict) -> str:
     """The ``nextloc preprocess`` call the chapter makes, as a reader would type it."""
-    flags = " ".join(f"--{key.replace('_', '-')} {value}" for key, value in options.items())
-    return f"nextloc preprocess {raw} --out {out} {flags}"
+    flags = "".join(f" \\\n    --{key.replace('_', '-')} {value}" for key, value in options.items())
+    return f"nextloc preprocess {raw} --out {out}{flags}"
 
 
 def step_table(result) -> pd.DataFrame:

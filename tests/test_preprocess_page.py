@@ -13,7 +13,7 @@ RUN = {"copies": 1, "gps_points": 164531, "staypoints": 250,
 
 def test_command_line():
     assert (page.command_line("../raw", "out", {"min_days": 3, "min_history": 2})
-            == "nextloc preprocess ../raw --out out --min-days 3 --min-history 2")
+            == "nextloc preprocess ../raw --out out \\\n    --min-days 3 \\\n    --min-history 2")
 
 
 def test_step_table_counts_and_seconds():

@@ -113,14 +113,18 @@ def test_generation_seconds_runs_the_maker_on_every_split(tiny_frames):
     assert len(calls) == 6 and sum(calls[:3]) == len(frame)
 
 
-def test_readable_accuracy_names_groups_and_writes_percent():
-    table = pd.DataFrame({"a": [0.36094, 0.0], "share of samples": [0.7721, 0.2279]},
-                         index=pd.Index([False, True], name="unseen"))
-    out = readable_accuracy(table, "unseen")
-    assert out.index.tolist() == ["target is a known place", "target is the unseen class"]
-    assert out["a"].tolist() == ["36.09 %", "0.00 %"]
-    assert out["share of samples"].tolist() == ["77.21 %", "22.79 %"]
-
+def test_readable_accuracy_one_row_per_experiment_one_column_per_kind_of_target():
+    samples = pd.DataFrame({
+        "experiment": ["full"] * 4 + ["full_no_x"] * 4, "seed": 7,
+        "run": ["full/seed_7"] * 4 + ["full_no_x/seed_7"] * 4,
+        "unseen": [False, False, False, True] * 2, "in_history": [True, True, False, True] * 2,
+        "correct": [True, False, False, True, True, True, False, False]})
+    out = readable_accuracy(samples, "full")
+    assert out.index.tolist() == ["all parts", "no_x"]
+    assert out.columns.tolist() == ["known place (75.00 %)", "unseen class (25.00 %)",
+                                    "in the 7-day history (75.00 %)", "not in the history (25.00 %)"]
+    assert out.loc["all parts"].tolist() == ["33.33 %", "100.00 %", "66.67 %", "0.00 %"]
+    assert out.loc["no_x"].tolist() == ["66.67 %", "0.00 %", "66.67 %", "0.00 %"]
 
 
 def test_an_executed_analysis_page_hides_both_parameter_cells(project, monkeypatch):
