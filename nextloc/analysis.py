@@ -9,6 +9,7 @@ import pandas as pd
 
 from nextloc.data import UNSEEN, Split
 from nextloc.paths import RESULTS_DIR
+from nextloc.readable import percent
 
 LENGTH_BINS = [2, 6, 11, 16, 21, 31, 61]
 
@@ -52,6 +53,26 @@ def accuracy_by(samples: pd.DataFrame, column: str) -> pd.DataFrame:
     one_run = samples[samples["run"] == samples["run"].iloc[0]]
     table["share of samples"] = one_run[column].value_counts(normalize=True)
     return table
+
+
+GROUP_NAMES = {"unseen": {False: "known place", True: "unseen class"},
+               "in_history": {True: "in the 7-day history", False: "not in the history"}}
+
+
+def readable_accuracy(samples: pd.DataFrame, full: str) -> pd.DataFrame:
+    """Test Acc@1 in % (two decimals) per experiment (rows, in the order of ``samples``;
+    ``full``'s variants named by what they change) and per kind of target (columns, each with its share of the test samples)."""
+    parts = []
+    for column, names in GROUP_NAMES.items():
+        table = accuracy_by(samples, column)
+        share = table.pop("share of samples")
+        table = table.reindex(list(names))
+        table.index = [f"{names[key]} ({percent(share[key])})" for key in names]
+        parts.append(table.T.map(percent))
+    out = pd.concat(parts, axis=1).reindex(pd.unique(samples["experiment"]))
+    out.index = ["all parts" if name == full else name.removeprefix(full + "_")
+                 for name in out.index]
+    return out.rename_axis(index=full, columns="target is")
 
 
 def learning_curves(experiments: list[str]) -> pd.DataFrame:
