@@ -23,7 +23,6 @@ from tqdm import tqdm
 from nextloc import paths
 from nextloc.errors import ConfigError, Interrupted, NextlocError, RunError, shorten
 from nextloc.preflight import check_runs, dependencies, run_order
-from nextloc.readable import hide_papermill_cells
 from nextloc.registry import config_hash, load_registry, run_settings
 from nextloc.results import read_metrics
 from nextloc.run_inputs import inputs_match, run_inputs
@@ -147,11 +146,9 @@ def run_all(names: list[str] | None = None, quick: bool = False, jobs: int = 2,
     for name in [n for n in analyses if n in names]:
         spec, pool = analyses[name], Jobs()
         print(f"analysis notebook {name}")
-        output = paths.notebook_path(name, None, quick)
         with StopOnInterrupt(pool, lambda: []):
-            execute(spec.get("notebook", name), output, f"# {spec['title']}", {"quick": quick},
-                    jobs=pool)
-        hide_papermill_cells(output)  # a book page: no parameter cells
+            execute(spec.get("notebook", name), paths.notebook_path(name, None, quick),
+                    f"# {spec['title']}", {"quick": quick}, jobs=pool)
 
 
 def run_experiments(selected: list[str], experiments: dict, quick: bool, jobs: int,
