@@ -59,6 +59,13 @@ def bootstrap_text(result, split, cache: dict) -> str:
     return f"[{low:+.2f}, {high:+.2f}]"
 
 
+def listed(differences, shown: int = 10) -> str:
+    """The first ``shown`` per-seed differences; a longer list is cut, so that one comparison over
+    dozens of experiments does not take the table's width from the intervals."""
+    values = ", ".join(f"{d:+.1f}" for d in list(differences)[:shown])
+    return values if len(differences) <= shown else f"{values}, … ({len(differences)} in all)"
+
+
 def statistics_table(book) -> pd.DataFrame:
     """Every finished comparison of the claims: per-seed differences, the paired t interval and
     q-value the verdict uses, and the two-stage bootstrap (seeds, then test users)."""
@@ -69,8 +76,7 @@ def statistics_table(book) -> pd.DataFrame:
             if comparison is None:
                 continue
             rows.append({"comparison": result.arm.label(), "seeds": comparison.n,
-                         "per-seed differences": ", ".join(f"{d:+.1f}"
-                                                           for d in comparison.differences),
+                         "per-seed differences": listed(comparison.differences),
                          "mean": f"{comparison.mean:+.2f}",
                          "t interval": f"[{comparison.low:+.2f}, {comparison.high:+.2f}]",
                          "q": f"{result.q:.3f}",

@@ -61,11 +61,19 @@ def kind_line(experiment: str, seed: int, quick: bool = False) -> str | None:
     return f"{KIND_MARK} one seed ({seed}) of the experiment `{experiment}`, {KINDS[kind]}."
 
 
-def with_kind_line(title: str, line: str) -> str:
-    """The title cell's text with ``line`` as its second paragraph (replacing an older one)."""
+def with_kind_line(title: str, line: str, description: str | None = None) -> str:
+    """The title cell's text with ``line`` as its second paragraph (replacing an older one) and,
+    when given, the experiment's ``description`` as the registry says it today (so that a page
+    written before a description was reworded does not keep the old wording)."""
     heading, _, rest = title.partition("\n")
     paragraphs = [p for p in rest.strip().split("\n\n") if p and not p.startswith(KIND_MARK)]
-    return "\n\n".join([heading, line, *paragraphs])
+    return "\n\n".join([heading, line, *([description] if description else paragraphs)])
+
+
+def registry_description(experiment: str) -> str | None:
+    from nextloc.registry import load_registry
+
+    return load_registry()["experiments"].get(experiment, {}).get("description")
 
 
 def flat_settings(settings: dict, prefix: str = "") -> list[tuple[str, str]]:
@@ -126,7 +134,8 @@ def tidy_notebook(notebook, run: tuple[str, int, bool] | None = None):
     if run and notebook.cells and notebook.cells[0].cell_type == "markdown":
         line = kind_line(*run)
         if line:
-            notebook.cells[0].source = with_kind_line(notebook.cells[0].source, line)
+            notebook.cells[0].source = with_kind_line(notebook.cells[0].source, line,
+                                                      registry_description(run[0]))
     return notebook
 
 

@@ -358,3 +358,11 @@ def test_refits_and_combinations_of_refits_have_no_out_of_sample_validation():
     metrics = pd.DataFrame({"experiment": list(experiments), "val_acc1": [0.5, 0.9, 0.9, 0.6]})
     assert out_of_sample(metrics, experiments)["val_acc1"].isna().tolist() == [False, True, True,
                                                                                 False]
+
+
+def test_appendix_lists_at_most_ten_differences_and_says_how_many_in_all():
+    from nextloc.appendix import listed
+
+    assert listed([1.0, -0.25]) == "+1.0, -0.2"
+    long = listed([0.5] * 77)
+    assert long.count("+0.5") == 10 and long.endswith("… (77 in all)")

@@ -112,6 +112,15 @@ def test_tidy_removes_papermill_cells_and_hides_code_and_checkpoint_paths(tmp_pa
     assert again.cells[1].metadata["tags"].count("remove-cell") == 1
 
 
+def test_a_run_page_title_takes_the_registry_description_of_today():
+    from nextloc.tidy import with_kind_line
+
+    old = "# `x`, seed 7\n\n**Kind of run:** old\n\nthe x model (issue 11)"
+    assert with_kind_line(old, "**Kind of run:** new", "the x model") == (
+        "# `x`, seed 7\n\n**Kind of run:** new\n\nthe x model")
+    assert with_kind_line(old, "**Kind of run:** new").endswith("(issue 11)")  # not in registry
+
+
 def test_an_analysis_notebook_loses_papermill_cells_and_shows_outputs_without_code():
     from nextloc.tidy import tidy_notebook
 
