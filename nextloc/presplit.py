@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from nextloc.dataset_checks import check_header, check_ids, check_regular_file
-from nextloc.datasets import (INTEGER_COLUMNS, REQUIRED_COLUMNS, check_staypoints, clip_text,
-                              read_csv, read_dataset)
+from nextloc.datasets import (INTEGER_COLUMNS, REQUIRED_COLUMNS, _header, check_staypoints,
+                              clip_text, read_csv, read_dataset)
 from nextloc.errors import DataError
 
 SUFFIXES = {"train": "_train.csv", "validation": "_valid.csv", "test": "_test.csv"}
@@ -62,8 +62,7 @@ def split_files(folder: str | Path) -> dict[str, Path] | None:
 def read_split_file(path: Path) -> tuple[pd.DataFrame, bool]:
     """One split file, every value checked; whether it has a duration column."""
     check_header(path)
-    header = list(pd.read_csv(path, nrows=0).columns) if path.stat().st_size else []
-    has_duration = "duration" in header
+    has_duration = "duration" in _header(path)  # an unreadable file: read_csv says why
     frame = read_csv(path, REQUIRED_COLUMNS + (("duration",) if has_duration else ()))
     if not has_duration:
         frame["duration"] = 0

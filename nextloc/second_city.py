@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nextloc import paths
 from nextloc.data import SPLITS, UNSEEN, history_window, split_and_encode
 from nextloc.dataset_names import dataset_dir
 from nextloc.presplit import read_split_folder
@@ -52,6 +53,30 @@ def sample_counts(folder: str | Path | None = None, previous_day: int = 7) -> pd
     table = pd.DataFrame(counts).T
     table["published test"] = PUBLISHED_TEST_SAMPLES
     return table
+
+
+def published_test_ids(folder: str | Path | None = None, previous_day: int = 7) -> np.ndarray:
+    """Ids of the test check-ins the published valid-ids rule keeps as targets (>= 3 earlier
+    check-ins in the window): the published test set, when it has 12,141 of them."""
+    rows, _, _ = read_split_folder(folder or dataset_dir(DATASET))
+    frame = split_and_encode(rows)
+    test = frame[frame["split"] == SPLITS.index("test")]
+    _, length, old_enough = history_window(test, previous_day)
+    return test["id"].to_numpy(np.int64)[old_enough & (length >= RULES[list(RULES)[1]])]
+
+
+def acc1_on_ids(experiment: str, seeds, ids: np.ndarray) -> pd.Series:
+    """Per seed, test Acc@1 of a recorded run restricted to the targets ``ids``, from the
+    run's saved test predictions (results/runs/EXPERIMENT/seed_S/test_predictions.csv.gz);
+    seeds without that file are left out."""
+    values = {}
+    for seed in seeds:
+        path = paths.RESULTS_DIR / "runs" / experiment / f"seed_{seed}" / "test_predictions.csv.gz"
+        if path.is_file():
+            predictions = pd.read_csv(path, usecols=["staypoint_id", "rank"])
+            kept = predictions[predictions["staypoint_id"].isin(ids)]
+            values[seed] = float((kept["rank"] == 1).mean())
+    return pd.Series(values, dtype=np.float64)
 
 
 def count_explanation(table: pd.DataFrame) -> str:
@@ -103,9 +128,11 @@ def chapter_experiments(experiments: dict) -> list[str]:
     return [name for name, spec in experiments.items() if spec.get("dataset") == DATASET]
 
 
-def results_table(metrics: pd.DataFrame, experiments: dict) -> tuple[pd.DataFrame, list[str]]:
+def results_table(metrics: pd.DataFrame, experiments: dict,
+                  published_ids: np.ndarray | None = None) -> tuple[pd.DataFrame, list[str]]:
     """(one row per experiment of this dataset that has runs: test metrics as mean ± std over
-    its seeds, in %; the runs still missing, as text). ``metrics`` holds the fsq_nyc rows."""
+    its seeds, in %, with Acc@1 on the published test set's targets when ``published_ids`` are
+    given; the runs still missing, as text). ``metrics`` holds the fsq_nyc rows."""
     rows, missing = [], []
     for name in chapter_experiments(experiments):
         spec = experiments[name]
@@ -121,6 +148,9 @@ def results_table(metrics: pd.DataFrame, experiments: dict) -> tuple[pd.DataFram
                      "Acc@5 (%)": _mean_std(runs["test_acc5"]),
                      "MRR (%)": _mean_std(runs["test_mrr"]),
                      "Acc@1, known places (%)": _mean_std(runs["test_acc1_known"]),
+                     **({} if published_ids is None else {
+                         "Acc@1, published test set (%)": _mean_std(acc1_on_ids(
+                             name, runs["seed"].astype(int), published_ids))}),
                      "parameters": f"{int(runs['n_params'].iloc[0]):,}",
                      "training s per run": f"{runs['train_seconds'].mean():.0f}"})
     return pd.DataFrame(rows).set_index("experiment") if rows else pd.DataFrame(), missing
@@ -140,3 +170,37 @@ def compute_line(metrics: pd.DataFrame) -> str:
     seconds = float(metrics["train_seconds"].sum())
     return (f"{len(metrics)} recorded runs, {seconds / 3600:.2f} core-hours of training in all "
             f"(the `train_seconds` of results/metrics.csv, one thread per run).")
+
+
+def lead_sentence(metrics: pd.DataFrame, experiments: dict) -> str:
+    """The best pointer-family experiment of protocol A (by mean validation Acc@1) against
+    Markov's test Acc@1, in points, once both have runs."""
+    names = [n for n in chapter_experiments(experiments)
+             if experiments[n]["model"].startswith("pointer") and not experiments[n].get("refit")]
+    runs = metrics[metrics["experiment"].isin(names)]
+    markov = metrics[metrics["experiment"] == "fsq_markov"]
+    if runs.empty or markov.empty:
+        return ("The pointer family's lead over Markov is reported here once both have runs on "
+                "this dataset.")
+    best = runs.groupby("experiment")["val_acc1"].mean().idxmax()  # chosen on validation
+    chosen = runs[runs["experiment"] == best]
+    lead = 100 * (chosen["test_acc1"].mean() - markov["test_acc1"].mean())
+    return (f"The pointer-family experiment with the best validation Acc@1, `{best}` "
+            f"({len(chosen)} seeds), leads Markov by {lead:+.2f} points of test Acc@1.")
+
+
+def parameter_counts(experiments: dict, num_locations: int, num_users: int) -> pd.Series:
+    """Parameters of each trained model of this chapter, built on this dataset's vocabulary
+    (``sum(p.numel())``, as the budget counts them)."""
+    from nextloc.models.base import build_model, count_parameters
+    from nextloc.registry import experiment_settings, train_config
+
+    counts = {}
+    for name in chapter_experiments(experiments):
+        config = train_config(experiment_settings(name, resolve_epochs=False))
+        if config.model in ("persistent", "history_most_frequent", "user_most_frequent", "markov"):
+            continue
+        model = build_model(config.model, num_locations, num_users, over_budget_ok=True,
+                            **config.model_options)
+        counts[name] = count_parameters(model)
+    return pd.Series(counts, name="parameters", dtype=np.int64)

@@ -184,3 +184,22 @@ def test_a_quick_run_on_foursquare(project, monkeypatch):
     saved = json.loads((nextloc.paths.run_dir("f", 1, True) / "metrics.json").read_text())
     assert 0 < saved["test"]["n"] <= 13454 and 0 <= result.test["acc1"] <= 1  # quick: a part
     assert not nextloc.paths.METRICS_FILE.is_file()  # quick runs record nothing
+
+
+def test_a_counting_rule_refit_has_a_page_without_curves():
+    from nextloc.runpage import describe, plot_history, run_kind
+
+    history = pd.DataFrame(columns=["epoch"])
+    config = {"model": "markov", "refit": True, "model_options": {}, "seed": 42}
+    saved = {"n_params": 0, "train_seconds": 0.0, "device": "cpu"}
+    assert run_kind(saved, config, history) == "refit rule"
+    assert plot_history(saved, config, history) is None
+    assert "protocol B" in describe(saved, config, history)
+
+
+def test_an_unreadable_split_file_is_one_clear_error(tmp_path):
+    staypoints, _ = make_staypoints()
+    folder = split_folder(tmp_path, staypoints)
+    (folder / "city_valid.csv").write_bytes(b"\x00\xff\xfe garbage")
+    with pytest.raises(DataError, match="city_valid.csv"):
+        load_dataset(folder, use_cache=False)
