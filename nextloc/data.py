@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from nextloc import dataset_checks, npz_cache
-from nextloc.datasets import GEOLIFE_FILES, dataset_files, dataset_previous_day, read_dataset
+from nextloc.datasets import GEOLIFE_FILES, dataset_files, dataset_previous_day
 from nextloc.errors import DataError
 from nextloc.locations import load_locations, with_coordinates
 from nextloc.long_term import long_term_candidates
 from nextloc.paths import PROJECT_ROOT
+from nextloc.presplit import SPLIT_COLUMN, read_any, split_files
 
 STAYPOINTS_FILE = GEOLIFE_FILES["staypoints"]
 VALID_IDS_FILE = GEOLIFE_FILES["valid_ids"]
@@ -111,8 +112,8 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def read_staypoints(data_dir: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
-    """(staypoints, valid ids) of a dataset folder, every value checked (nextloc.datasets)."""
-    staypoints, valid_ids, _ = read_dataset(data_dir)
+    """(staypoints, valid ids) of a dataset folder, every value checked (any layout)."""
+    staypoints, valid_ids, _ = read_any(data_dir)
     return staypoints, valid_ids
 
 
@@ -120,16 +121,15 @@ def split_and_encode(staypoints: pd.DataFrame, source: str = "staypoints") -> pd
     """Sort, clip durations, assign each staypoint its split and encode locations on train.
 
     Per user, by ``start_day``: days < 60 % of the user's last day are train, < 80 % validation,
-    the rest test. Train locations become 2..N+1 (in ascending raw id), all others 1.
+    the rest test (a published split is kept). Train locations become 2..N+1, all others 1.
     """
     frame = staypoints.sort_values(["user_id", "start_day", "start_min"], kind="stable")
     frame = frame.reset_index(drop=True)
     frame["duration"] = frame["duration"].clip(upper=MAX_DURATION_MIN).astype(np.int64)
-    last_day = frame.groupby("user_id")["start_day"].transform("max")
-    split = np.full(len(frame), 2, dtype=np.int64)
-    split[frame["start_day"] < 0.8 * last_day] = 1
-    split[frame["start_day"] < 0.6 * last_day] = 0
-    frame["split"] = split
+    last_day = frame.groupby("user_id")["start_day"].transform("max").to_numpy()
+    day = frame["start_day"].to_numpy()
+    split = 2 - (day < 0.8 * last_day).astype(np.int64) - (day < 0.6 * last_day)
+    frame["split"] = frame[SPLIT_COLUMN] if SPLIT_COLUMN in frame else split
     train_locations = dataset_checks.train_locations(frame, source)
     position = np.searchsorted(train_locations, frame["location_id"])
     position = np.minimum(position, len(train_locations) - 1)
@@ -240,9 +240,9 @@ def build_dataset(staypoints: pd.DataFrame, valid_ids: np.ndarray, previous_day:
 
 
 def _cache_key(data_dir: Path, previous_day: int) -> str:
-    files = dataset_files(data_dir)
+    files = split_files(data_dir) or dataset_files(data_dir).__dict__
     digest = hashlib.sha256(f"v{CACHE_VERSION}|previous_day={previous_day}".encode())
-    for path in (files.staypoints, files.valid_ids):
+    for path in (files[name] for name in files if name not in ("folder", "locations")):
         digest.update(path.read_bytes() if path is not None else b"|all ids valid|")
     return digest.hexdigest()[:16]
 
@@ -258,7 +258,7 @@ def load_dataset(data_dir: str | Path | None = None, previous_day: int | None = 
     cannot be read is rebuilt. ``previous_day`` defaults to the folder's own (the window
     ``nextloc preprocess`` built its valid ids for), else 7."""
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
-    staypoints, valid_ids, notes = read_dataset(data_dir)
+    staypoints, valid_ids, notes = read_any(data_dir)
     if previous_day is None:
         previous_day = dataset_previous_day(data_dir) or 7
     cache_file = cache_dir() / f"samples-{_cache_key(data_dir, previous_day)}.npz"

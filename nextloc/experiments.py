@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from nextloc import paths
 from nextloc.data import load_dataset
+from nextloc.dataset_names import check_dataset_folder, experiment_dataset
 from nextloc.errors import ConfigError, shorten
 from nextloc.registry import epochs_from, load_registry, run_settings, train_config
 from nextloc.results import record_metrics
@@ -30,13 +31,14 @@ def run_experiment(experiment: str, seed: int, quick: bool = True,
     check_parameters(experiment, quick)
     settings = run_settings(experiment, seed, quick)
     config = train_config(settings, seed=seed, device=device, num_threads=num_threads)
-    source = load_registry()["experiments"][experiment].get("epochs_from")
-    provenance = epochs_from(source) if source and not quick else None
-    result = train(config, load_dataset(),
+    spec = load_registry()["experiments"][experiment]
+    provenance = epochs_from(spec["epochs_from"]) if "epochs_from" in spec and not quick else None
+    dataset = experiment_dataset(spec)
+    result = train(config, load_dataset(check_dataset_folder(experiment, dataset)),
                    checkpoint=paths.checkpoint_path(experiment, seed, quick))
     if provenance:
         result.config["epochs_from"] = provenance
     result.save(paths.run_dir(experiment, seed, quick), experiment)
     if not quick:
-        record_metrics(result.metrics_row(experiment))
+        record_metrics({**result.metrics_row(experiment), "dataset": dataset})
     return result

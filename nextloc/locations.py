@@ -17,6 +17,7 @@ import pandas as pd
 
 from nextloc.dataset_checks import coverage_note
 from nextloc.datasets import GEOLIFE_FILES, dataset_files
+from nextloc.presplit import split_files
 from nextloc.errors import DataError
 
 LOCATIONS_FILE = GEOLIFE_FILES["locations"]
@@ -26,7 +27,10 @@ POINT = r"^\s*POINT\s*\(\s*(\S+)\s+(\S+)\s*\)\s*$"
 def load_locations(data_dir: str | Path) -> pd.DataFrame | None:
     """``id, lon, lat`` of every location of a dataset folder (``locations.csv``, or
     ``locations_geolife.csv`` beside the Geolife files), or None when it has no locations file.
-    Either ``lon`` and ``lat`` columns or a WKT ``center`` column are read."""
+    Either ``lon`` and ``lat`` columns or a WKT ``center`` column are read. A folder of published
+    split files (nextloc.presplit) has none: Foursquare's rescaled coordinates are not degrees."""
+    if split_files(data_dir):
+        return None
     path = dataset_files(data_dir).locations
     if path is None:
         return None

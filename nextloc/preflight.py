@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 
 from nextloc import paths
+from nextloc.dataset_names import check_dataset_folder, dataset_dir, experiment_dataset
 from nextloc.errors import ConfigError, shorten
 from nextloc.models.base import build_model, model_class
 from nextloc.registry import experiment_settings, load_registry, run_settings, train_config
@@ -26,9 +27,11 @@ def check_runs(names: list[str], seeds: list[int] | None, quick: bool) -> None:
         read_metrics()  # a damaged table stops here, not in a kernel that records a row
         check_writable(paths.RESULTS_DIR)
     experiments = load_registry()["experiments"]
-    vocabulary: list = []
+    vocabularies: dict[str, list] = {}
     for name in names:
         spec = experiments[name]
+        dataset = experiment_dataset(spec)
+        check_dataset_folder(name, dataset)
         template = paths.NOTEBOOKS / f"{spec.get('notebook', 'train')}.ipynb"
         if not template.is_file():
             raise ConfigError(f"experiment '{name}': notebook template {template} not found.")
@@ -38,7 +41,7 @@ def check_runs(names: list[str], seeds: list[int] | None, quick: bool) -> None:
             config = train_config(run_settings(name, seed, quick, resolve_epochs=False),
                                   seed=seed)
             check_checkpoints_to_read(name, config.model_options, names, quick)
-        check_model(name, config, vocabulary)
+        check_model(name, config, vocabularies.setdefault(dataset, []), dataset)
 
 
 def check_checkpoints_to_read(name: str, options: dict, names: list[str], quick: bool) -> None:
@@ -67,16 +70,17 @@ def check_writable(folder) -> None:
                           f"rows and files there.") from None
 
 
-def check_model(name: str, config, vocabulary: list) -> None:
-    """Build the experiment's model on the real vocabulary (loaded once, into ``vocabulary``),
-    unless it loads trained members, whose checkpoints earlier runs write."""
+def check_model(name: str, config, vocabulary: list, dataset: str | None = None) -> None:
+    """Build the experiment's model on its dataset's real vocabulary (loaded once per dataset,
+    into ``vocabulary``), unless it loads trained members, whose checkpoints earlier runs
+    write."""
     model_class(config.model, config.model_options)
     if "members" in config.model_options:
         return
     if not vocabulary:
         from nextloc.data import load_dataset
 
-        data = load_dataset()
+        data = load_dataset(dataset_dir(dataset))
         vocabulary.extend([data.num_locations, data.num_users])
     try:
         build_model(config.model, *vocabulary, over_budget_ok=config.over_budget_ok,

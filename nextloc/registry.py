@@ -124,7 +124,7 @@ def epochs_from(experiment: str) -> dict:
     other seeds (``nextloc run EXPERIMENT --seeds ...``) do not count. Returns the epochs with the
     per-seed best epochs they came from, which the refit's config.json records."""
     seeds = load_registry()["experiments"][experiment]["seeds"]
-    runs = results.read_metrics()
+    runs = results.read_metrics(dataset=None)
     runs = runs[(runs["experiment"] == experiment) & runs["seed"].isin(seeds)]
     best = dict(zip(runs["seed"].astype(int), runs["best_epoch"].astype(int)))
     missing = [seed for seed in seeds if seed not in best]

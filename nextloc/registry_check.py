@@ -15,7 +15,7 @@ SECTIONS = {"experiments": dict, "ablations": dict, "searches": dict, "analyses"
             "claims": list, "headline": dict, "statistics": dict, "road": list}
 # Keys of an experiment that describe or resolve it rather than set a training option.
 METADATA_KEYS = frozenset({"seeds", "search", "epochs_from", "notebook", "description",
-                           "prior_report_acc1", "prior_report_by_seed"})
+                           "prior_report_acc1", "prior_report_by_seed", "dataset"})
 TRAINING_KEYS = frozenset(f.name for f in fields(TrainConfig)) - {"seed"}
 # Training settings that `nextloc run` and `nextloc search` set for every run themselves (the
 # device the machine has, one thread per job): written in the registry they were silently
@@ -56,6 +56,9 @@ def check_metadata(where: str, key: str, value, registry: dict) -> None:
         raise ConfigError(f"{where}: search '{shorten(value, 60)}' is not in 'searches:'.")
     if key == "epochs_from" and value not in registry["experiments"]:
         raise ConfigError(f"{where}: epochs_from '{shorten(value, 60)}' is not an experiment.")
+    if key == "dataset" and not (isinstance(value, str) and is_plain_name(value)):
+        raise ConfigError(f"{where}: dataset must name a data folder beside the report's data "
+                          f"(e.g. dataset: fsq_nyc), not a path; got {shorten(repr(value), 60)}.")
     if key == "notebook" and not is_plain_name(value):
         raise ConfigError(f"{where}: notebook must name a template of notebooks/ (no path).")
     fractions = ({"": value} if key == "prior_report_acc1" else

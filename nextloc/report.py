@@ -249,7 +249,7 @@ def write_other_tables(metrics: pd.DataFrame, registry: dict, book) -> list[Path
                 target for target in registry.get("targets", [])
                 if target["experiment"].startswith("confirmation_")]),
             "seed_comparison": tables.seed_comparison(metrics, experiments),
-            "pending": tables.pending_table(metrics, experiments),
+            "pending": tables.pending_table(read_metrics(dataset=None), experiments),
             "speed": speed_table()}.items():
         paths.append(write(name, markdown_table(table, empty=EMPTY.get(name, "None.\n"))))
     for name in registry.get("searches", {}):

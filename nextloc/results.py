@@ -23,15 +23,18 @@ from nextloc.errors import ConfigError, ResultsError, shorten
 # test_acc1_known: Acc@1 over the test targets that are not the unseen-location class;
 # test_unseen_share: the share of test targets that are (see nextloc.metrics.known_places).
 KNOWN_COLUMNS = ["test_acc1_known", "test_unseen_share"]
+# dataset: the registry's name of the data a run used (nextloc.dataset_names); the report's
+# tables, claims and headline read the Geolife rows only unless a chapter asks for another.
+DEFAULT_DATASET = "geolife"
 METRICS_COLUMNS = ["experiment", "model", "seed", "n_params", "best_epoch", "val_acc1",
                    "test_acc1", "test_acc5", "test_acc10", "test_mrr", "test_ndcg10", "test_f1",
-                   "train_seconds", "device", *KNOWN_COLUMNS]
+                   "train_seconds", "device", *KNOWN_COLUMNS, "dataset"]
 # What each column must hold: text, an integer, a fraction in [0, 1] (val_acc1 is empty for
 # refits, which choose no epoch on validation), or a non-negative number.
 METRICS_KINDS = {"experiment": "text", "model": "text", "seed": "integer", "n_params": "integer",
                  "best_epoch": "integer", "val_acc1": "fraction or empty",
                  **{c: "fraction" for c in METRICS_COLUMNS[6:12]}, "train_seconds": "number",
-                 "device": "text", **{c: "fraction" for c in KNOWN_COLUMNS}}
+                 "device": "text", **{c: "fraction" for c in KNOWN_COLUMNS}, "dataset": "text"}
 # A row recorded before KNOWN_COLUMNS existed has them empty, and an older table (an archive
 # in results/superseded/) lacks them, until `nextloc results known` fills them from the run's
 # saved predictions; a new row must have them.
@@ -101,16 +104,24 @@ def check_table(path, kinds: dict[str, str], fix: str, optional=()) -> None:
                                f"{fix}") from None
 
 
-def read_metrics(path=None) -> pd.DataFrame:
+def read_metrics(path=None, dataset: str | None = DEFAULT_DATASET) -> pd.DataFrame:
+    """The rows of one dataset (default Geolife's, what the report's tables, claims and
+    headline read); ``dataset=None``: every row. A table without the ``dataset`` column (an
+    archive made before it existed) holds Geolife's runs."""
     path = path or paths.METRICS_FILE
     if not path.is_file():
         return pd.DataFrame(columns=METRICS_COLUMNS)
     check_table(path, READ_KINDS, "fix or delete that line (`git diff` shows what changed; "
                 "a deleted run's row comes back when `nextloc run` re-runs it).",
-                optional=KNOWN_COLUMNS)
-    table = pd.read_csv(path)
+                optional=[*KNOWN_COLUMNS, "dataset"])
+    table = pd.read_csv(path, dtype={"dataset": str})
     check_one_row_per_run(path, table)
-    return table.assign(**{c: float("nan") for c in KNOWN_COLUMNS if c not in table})
+    table = table.assign(**{c: float("nan") for c in KNOWN_COLUMNS if c not in table})
+    if "dataset" not in table:
+        table["dataset"] = DEFAULT_DATASET
+    if dataset is None:
+        return table
+    return table[table["dataset"] == dataset].reset_index(drop=True)
 
 
 def check_one_row_per_run(path: Path, table: pd.DataFrame) -> None:
@@ -136,13 +147,14 @@ def update_metrics(change, path=None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(".metrics.lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        table = change(read_metrics(path))
+        table = change(read_metrics(path, dataset=None))
         paths.atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
 def record_metrics(row: dict, path=None) -> None:
     """Insert or replace the (experiment, seed) row; a row with a missing or out-of-range value
     is refused before the table is touched."""
+    row = {"dataset": DEFAULT_DATASET, **row}
     fields = ["" if row.get(c) is None or row[c] != row[c] else str(row[c])  # NaN -> empty
               for c in METRICS_COLUMNS]
     problem = _row_problem(fields, METRICS_COLUMNS, METRICS_KINDS)
@@ -171,7 +183,7 @@ def archive_runs(experiment: str, label: str) -> Path:
     target = paths.SUPERSEDED_DIR / label
     if target.exists():
         raise ConfigError(f"{target} exists already; choose another label.")
-    rows = read_metrics()
+    rows = read_metrics(dataset=None)
     rows = rows[rows["experiment"] == experiment]
     if rows.empty:
         raise ConfigError(f"no runs of '{experiment}' in {paths.METRICS_FILE} to archive.")

@@ -38,14 +38,17 @@ def dataset_identity(folder: str | Path | None = None) -> str:
     content, not by path or mtime, so a copied or re-cloned folder is the same dataset)."""
     from nextloc.data import default_data_dir
     from nextloc.datasets import dataset_files
+    from nextloc.presplit import split_files
 
     folder = Path(folder) if folder is not None else default_data_dir()
     try:
-        files = dataset_files(folder)
+        published = split_files(folder)  # a folder of published split files (Foursquare)
+        files = None if published else dataset_files(folder)
     except DataError:
         return "missing"  # never equal to a stamp's identity: the run's own error says why
-    named = [files.staypoints, files.valid_ids, files.locations,
-             *(folder / name for name in COMPANIONS)]
+    named = (list(published.values()) if published else
+             [files.staypoints, files.valid_ids, files.locations,
+              *(folder / name for name in COMPANIONS)])
     digest = hashlib.sha256()
     for path in named:
         if path is not None and path.is_file():
@@ -59,9 +62,15 @@ def notebook_identity(template: str) -> str:
 
 
 def run_inputs(spec: dict) -> dict:
-    """The ``inputs`` of a stamp for an experiment's registry entry ``spec``."""
-    return {"data": dataset_identity(), "notebook": notebook_identity(spec.get("notebook",
-                                                                                "train"))}
+    """The ``inputs`` of a stamp for an experiment's registry entry ``spec``: its dataset's
+    identity (the name too, for a dataset other than Geolife: the stamps of Geolife's runs,
+    made before datasets had names, keep their meaning) and its notebook's."""
+    from nextloc.dataset_names import DEFAULT_DATASET, dataset_dir, experiment_dataset
+
+    name = experiment_dataset(spec)
+    named = {} if name == DEFAULT_DATASET else {"dataset": name}
+    return {**named, "data": dataset_identity(dataset_dir(name)),
+            "notebook": notebook_identity(spec.get("notebook", "train"))}
 
 
 def inputs_match(stamp: dict, spec: dict, quick: bool) -> bool:

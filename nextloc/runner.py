@@ -54,7 +54,7 @@ def is_up_to_date(experiment: str, seed: int, quick: bool) -> bool:
         return False
     if quick:
         return True
-    metrics = read_metrics()
+    metrics = read_metrics(dataset=None)
     return bool(((metrics["experiment"] == experiment) & (metrics["seed"] == seed)).any())
 
 

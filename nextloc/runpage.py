@@ -26,6 +26,8 @@ def load_run(out_dir: Path) -> tuple[dict, dict, pd.DataFrame]:
 
 
 def run_kind(saved: dict, config: dict, history: pd.DataFrame) -> str:
+    if config.get("refit") and history.empty and "members" not in config.get("model_options", {}):
+        return "refit rule"  # a counting rule counted on training + validation: no epochs
     if config.get("refit"):
         return "refit"
     if "members" in config.get("model_options", {}):
@@ -42,6 +44,10 @@ def describe(saved: dict, config: dict, history: pd.DataFrame, epochs_from: str 
         return ("**A counting rule, no training.** It reads counts from the training split; there "
                 "are no epochs, no learning curves and no choice made on validation. Validation "
                 "and test were each evaluated once, for the record.")
+    if kind == "refit rule":
+        return ("**A counting rule, no training, protocol B.** It reads counts from the training "
+                "and validation splits; there are no epochs and no learning curves. Test was "
+                "evaluated once.")
     if kind == "combined":
         members = ", ".join(f"`{Path(m).parent.name}/{Path(m).stem}`"
                             for m in config["model_options"]["members"])
@@ -64,14 +70,14 @@ def describe(saved: dict, config: dict, history: pd.DataFrame, epochs_from: str 
 
 def settings(saved: dict, config: dict, history: pd.DataFrame) -> dict:
     """The saved configuration, without the training settings of a run that did not train."""
-    if run_kind(saved, config, history) in {"rule", "combined"}:
+    if run_kind(saved, config, history) in {"rule", "refit rule", "combined"}:
         return {key: config[key] for key in ("model", "model_options", "seed") if key in config}
     return config
 
 
 def cost_line(saved: dict, config: dict, history: pd.DataFrame) -> str:
     kind = run_kind(saved, config, history)
-    work = ("no training" if kind in {"rule", "combined"} else
+    work = ("no training" if kind in {"rule", "refit rule", "combined"} else
             f"{saved['train_seconds']:.0f} s of training on {saved['device']}")
     return f"{saved['n_params']:,} parameters, {work}"
 
@@ -93,7 +99,7 @@ def plot_history(saved: dict, config: dict, history: pd.DataFrame):
     """Training loss, and validation Acc@1/@5 with the kept epoch for early-stopped runs; None
     for runs without epochs."""
     kind = run_kind(saved, config, history)
-    if kind in {"rule", "combined"}:
+    if kind in {"rule", "refit rule", "combined"}:
         return None
     panels = 1 if kind == "refit" else 2
     fig, axes = plt.subplots(1, panels, figsize=(5 * panels, 3.4), squeeze=False)

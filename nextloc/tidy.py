@@ -35,6 +35,8 @@ KINDS = {
              "(protocol B)",
     "combined": "saved runs combined at test time; no training",
     "rule": "a counting rule read from the training split; no training",
+    "refit rule": "a counting rule read from the training and validation splits; no training "
+                  "(protocol B)",
 }
 
 

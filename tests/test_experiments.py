@@ -41,7 +41,7 @@ def registry(tmp_path, monkeypatch) -> Path:
 def metrics_row(experiment: str, seed: int, **values) -> dict:
     row = {column: 0.0 for column in METRICS_COLUMNS}
     row.update(experiment=experiment, model="baseline", seed=seed, n_params=1000, best_epoch=1,
-               device="cpu")
+               device="cpu", dataset="geolife")
     row.update(values)
     return row
 

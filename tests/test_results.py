@@ -33,7 +33,7 @@ def truncate_line(path, line: int, keep: int = 25) -> None:
 
 def test_a_truncated_line_stops_reading_with_file_and_line(results):
     truncate_line(results / "metrics.csv", 3)
-    with pytest.raises(ResultsError, match=r"metrics.csv line 3: \d+ fields, the header has 16"):
+    with pytest.raises(ResultsError, match=r"metrics.csv line 3: \d+ fields, the header has 17"):
         read_metrics()
 
 
