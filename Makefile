@@ -33,7 +33,7 @@ report: experiments tables book
 # The report (nextloc.pdf) and the run pages (nextloc-runs.pdf) as A4 PDFs in _build/pdf/
 # (needs Chromium: apt-get install chromium).
 pdf: book
-	$(PY) -m nextloc.pdf
+	$(PY) -m nextloc.report.pdf
 
 test: setup
 	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider

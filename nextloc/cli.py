@@ -1,8 +1,8 @@
 """Command line: ``nextloc data summary``, ``nextloc search``, ``nextloc run``,
 ``nextloc tables``, ``nextloc results known``, ``nextloc archive``, ``nextloc preprocess``,
-``nextloc train``, ``nextloc benchmark``. Each command is one small function below; ``main`` turns a user's
-mistake, a file that cannot be written, or Ctrl-C into one or two lines on stderr and exit code 2
-(130 when interrupted), with no traceback unless ``--debug`` asks for it."""
+``nextloc train``, ``nextloc benchmark``. Each command is one small function below; ``main`` turns a
+user's mistake, a file that cannot be written, or Ctrl-C into one or two lines on stderr and exit
+code 2 (130 when interrupted), with no traceback unless ``--debug`` asks for it."""
 from __future__ import annotations
 
 import argparse
@@ -13,13 +13,13 @@ import sys
 import threading
 
 from nextloc.cli_args import Parser, bounded_int
-from nextloc.errors import MESSAGE_LIMIT, NextlocError, shorten
+from nextloc.core.errors import MESSAGE_LIMIT, NextlocError, shorten
 
 MAX_PREVIOUS_DAYS = 3650  # ten years of history is already longer than any dataset
 
 
 def data_command(args) -> None:
-    from nextloc.data import load_dataset
+    from nextloc.data.split import load_dataset
 
     summary = load_dataset(args.data, previous_day=args.previous_day).summary()
     if args.json:
@@ -31,7 +31,7 @@ def data_command(args) -> None:
 
 
 def search_command(args) -> None:
-    from nextloc.search import run_search
+    from nextloc.search.run import run_search
 
     use_data_for_the_registry(args)
     for name in args.names:
@@ -40,34 +40,34 @@ def search_command(args) -> None:
 
 
 def run_command(args) -> None:
-    from nextloc.runner import run_all
+    from nextloc.experiments.runner import run_all
 
     use_data_for_the_registry(args)
     run_all(args.names, quick=args.quick, jobs=args.jobs, seeds=args.seeds, force=args.force)
 
 
 def tables_command(args) -> None:
-    from nextloc.report import write_tables
+    from nextloc.report.build import write_tables
 
     for path in write_tables():
         print(path)
 
 
 def results_command(args) -> None:
-    from nextloc.known_places import fill_known_columns
+    from nextloc.experiments.known_places import fill_known_columns
 
     print(fill_known_columns())
 
 
 def archive_command(args) -> None:
-    from nextloc.results import archive_runs
+    from nextloc.experiments.results import archive_runs
 
     print(archive_runs(args.experiment, args.label))
 
 
 def preprocess_command(args) -> None:
-    from nextloc.preprocess import load_config, preprocess
-    from nextloc.preprocess_config import HELP
+    from nextloc.preprocess.pipeline import load_config, preprocess
+    from nextloc.preprocess.config import HELP
 
     config = load_config(args.config, **{name: getattr(args, name) for name in HELP})
     result = preprocess(args.raw, args.out, config, progress=not args.quiet)
@@ -79,7 +79,7 @@ def preprocess_command(args) -> None:
 
 
 def add_preprocess_parser(commands) -> None:
-    from nextloc.preprocess_config import HELP, option_type
+    from nextloc.preprocess.config import HELP, option_type
 
     parser = commands.add_parser(
         "preprocess", help="raw GPS tracks (Geolife .plt) -> a dataset folder, on trackintel",
@@ -98,7 +98,7 @@ def add_preprocess_parser(commands) -> None:
 
 
 def train_command(args) -> None:
-    from nextloc.train_one import format_report, train_on_dataset
+    from nextloc.experiments.train_one import format_report, train_on_dataset
 
     report = train_on_dataset(args.data, args.model, args.config, seed=args.seed,
                               device=args.device, previous_day=args.previous_day,
@@ -132,8 +132,8 @@ def use_data_for_the_registry(args) -> None:
         return
     from pathlib import Path
 
-    from nextloc.errors import ConfigError
-    from nextloc.paths import PROJECT_ROOT
+    from nextloc.core.errors import ConfigError
+    from nextloc.core.paths import PROJECT_ROOT
 
     data = Path(args.data).resolve()
     report_data = (PROJECT_ROOT.parent / "shared" / "data" / "geolife").resolve()
@@ -152,7 +152,7 @@ def benchmark_command(args) -> None:
                               steps=args.steps, repeats=args.repeats))
         return
     from nextloc import benchmarks
-    from nextloc.paths import PROJECT_ROOT
+    from nextloc.core.paths import PROJECT_ROOT
 
     if args.what == "preprocess":
         raw = args.raw or PROJECT_ROOT.parent / "shared" / "data" / "geolife_raw_sample" / "Data"

@@ -2,7 +2,8 @@
 experiments.yaml, results/, book/runs/, runs/), and three ways to run nextloc against it without
 ever touching the repository's results:
 
-- :func:`rebase_paths`: in this process, every project path of nextloc (``nextloc.paths`` and the
+- :func:`rebase_paths`: in this process, every project path of nextloc (``nextloc.core.paths`` and
+the
   module-level copies other modules hold) moved under the temporary project;
 - :func:`run_forked`: ``nextloc.cli.main(argv)`` in a forked child process with rebased paths, its
   stdout/stderr captured at the file-descriptor level and its exit code returned. The children
@@ -24,9 +25,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-import nextloc.paths
+import nextloc.core.paths
 
-REPOSITORY = nextloc.paths.PROJECT_ROOT
+REPOSITORY = nextloc.core.paths.PROJECT_ROOT
 # A small project: a finished quick-to-check run of 'x' and a search table for 'tuned'.
 GOOD_ROW = {"experiment": "x", "model": "persistent", "seed": 1, "n_params": 0, "best_epoch": 0,
             "val_acc1": 0.25, "test_acc1": 0.3, "test_acc5": 0.5, "test_acc10": 0.6,
@@ -39,12 +40,14 @@ REGISTRY = {"experiments": {"x": X, "tuned": {"model": "baseline", "search": "s"
 SEARCH_CSV = 'trial,lr,seeds,n_params,best_epoch,val_acc1,val_mrr,train_seconds\n' \
              '"{""lr"": 0.001}",0.001,1,1000,1.0,0.3,0.4,1.0\n'
 ROW_TEXT = ",".join(map(str, GOOD_ROW.values()))
-PRELOAD = ["nextloc.cli", "nextloc.runner", "nextloc.report", "nextloc.search", "nextloc.data"]
+PRELOAD = ["nextloc.cli", "nextloc.experiments.runner", "nextloc.report.build", "nextloc.search.run",
+           "nextloc.data.split"]
 
 
 def path_changes(root: Path) -> list[tuple[object, str, Path]]:
     """(module, attribute, new path) for every module-level Path of nextloc inside the repository:
-    the constants of nextloc.paths and the copies that ``from nextloc.paths import X`` made."""
+    the constants of nextloc.core.paths and the copies that ``from nextloc.core.paths import X``
+    made."""
     import nextloc
 
     changes = []
@@ -59,7 +62,10 @@ def path_changes(root: Path) -> list[tuple[object, str, Path]]:
 
 
 def rebase_paths(root: Path, setattr_=setattr) -> None:
-    import nextloc.cli, nextloc.report, nextloc.runner, nextloc.search  # noqa: E401,F401
+    import nextloc.cli  # noqa: F401
+    import nextloc.experiments.runner  # noqa: F401
+    import nextloc.report.build  # noqa: F401
+    import nextloc.search.run  # noqa: F401
 
     for module, attribute, path in path_changes(root):
         setattr_(module, attribute, path)

@@ -17,17 +17,17 @@ import yaml
 from project_tools import (GOOD_ROW, REGISTRY, ROW_TEXT, SEARCH_CSV, X, ForkedCli, full_project,
                            populate, snapshot)
 
-from nextloc.config_file import parse_yaml
-from nextloc.data import STAYPOINTS_FILE, VALID_IDS_FILE
-from nextloc.errors import ConfigError, DataError, NextlocError, ResultsError, TrainingError
-from nextloc.experiments import run_experiment
+from nextloc.core.config_file import parse_yaml
+from nextloc.data.split import STAYPOINTS_FILE, VALID_IDS_FILE
+from nextloc.core.errors import ConfigError, DataError, NextlocError, ResultsError, TrainingError
+from nextloc.experiments.run import run_experiment
 from nextloc.models import build_model
 from nextloc.models.checkpoint import load_checkpoint
-from nextloc.registry import epochs_from, fill_placeholders, load_registry, train_config
-from nextloc.results import archive_runs, best_trial, read_metrics, record_metrics
-from nextloc.runner import run_all
-from nextloc.search import run_search
-from nextloc.train import TrainConfig
+from nextloc.experiments.registry import epochs_from, fill_placeholders, load_registry, train_config
+from nextloc.experiments.results import archive_runs, best_trial, read_metrics, record_metrics
+from nextloc.experiments.runner import run_all
+from nextloc.search.run import run_search
+from nextloc.training.loop import TrainConfig
 
 RUN_X = ["run", "x", "--quick"]
 

@@ -33,7 +33,7 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 # --- 1. half-written or overwritten results ---------------------------------------------------
 
 def fake_preprocessed():
-    from nextloc.preprocess import OUTPUT_COLUMNS, Preprocessed
+    from nextloc.preprocess.pipeline import OUTPUT_COLUMNS, Preprocessed
 
     table = pd.DataFrame({c: [1, 2] for c in OUTPUT_COLUMNS}).assign(valid=[True, False])
     locations = pd.DataFrame({"id": [1], "lon": [116.3], "lat": [39.9]})
@@ -45,7 +45,7 @@ def test_preprocess_that_fails_half_way_leaves_the_previous_folder(tmp_path, mon
                                                                     capsys):
     """A full disk while writing locations.csv: the previous run's folder stays whole, not new
     staypoints beside old locations, and no temporary folder is left behind."""
-    import nextloc.preprocess as preprocess
+    import nextloc.preprocess.pipeline as preprocess
 
     out = tmp_path / "data"
     out.mkdir()
@@ -84,7 +84,7 @@ def test_benchmark_speed_refuses_counts_below_one(forked_cli, tmp_path, option, 
 
 def test_benchmark_speed_never_writes_a_non_finite_time(project, monkeypatch):
     import nextloc.speed as speed
-    from nextloc.errors import NextlocError
+    from nextloc.core.errors import NextlocError
 
     path = project / "results" / "benchmarks" / "training.json"
     path.parent.mkdir(parents=True)
@@ -127,7 +127,7 @@ def test_a_stamp_covers_the_dataset_and_the_notebook(project, monkeypatch, tmp_p
     from project_tools import populate
     from test_resume import fake_notebook
 
-    from nextloc.runner import is_up_to_date, run_one, stamp_path
+    from nextloc.experiments.runner import is_up_to_date, run_one, stamp_path
 
     populate(project)
     fake_notebook(project, monkeypatch)
@@ -149,7 +149,7 @@ def test_a_stamp_covers_the_dataset_and_the_notebook(project, monkeypatch, tmp_p
 
     old_full_stamp = stamp_path("x", 1, False)  # a committed stamp, made before `inputs`
     old_full_stamp.parent.mkdir(parents=True, exist_ok=True)
-    from nextloc.registry import config_hash, run_settings
+    from nextloc.experiments.registry import config_hash, run_settings
 
     old_full_stamp.write_text(json.dumps({"config_hash": config_hash(
         run_settings("x", 1, False), 1), "quick": False}))
@@ -396,9 +396,9 @@ def test_thread_counts_are_capped_near_the_cpu_count():
 
     import torch
 
-    from nextloc.device import set_threads
-    from nextloc.errors import ConfigError
-    from nextloc.train import TrainConfig
+    from nextloc.core.device import set_threads
+    from nextloc.core.errors import ConfigError
+    from nextloc.training.loop import TrainConfig
 
     with pytest.raises(ConfigError, match="num_threads"):
         TrainConfig(num_threads=100_000)
@@ -420,7 +420,7 @@ def write_plt(raw, latitudes):
 
 
 def test_gps_fixes_off_the_globe_are_dropped_and_counted(tmp_path):
-    from nextloc import tracks
+    from nextloc.preprocess import tracks
 
     write_plt(tmp_path, [39.9] * 7 + [999.0, -95.5, 516.0])
     fixes = tracks.read_geolife(tmp_path, progress=False)
@@ -436,8 +436,8 @@ def test_preprocess_of_fixes_all_off_the_globe_is_one_clear_error(tmp_path, caps
 
 
 def test_a_run_goes_after_the_runs_it_reads_whatever_the_registry_order(project):
-    from nextloc.preflight import run_order
-    from nextloc.registry import load_registry
+    from nextloc.experiments.preflight import run_order
+    from nextloc.experiments.registry import load_registry
 
     reader = {"model": "ensemble", "seeds": [1],
               "model.members": ["{checkpoints}/teacher/seed_{seed}.safetensors"]}

@@ -10,10 +10,10 @@ from concurrent.futures import Future
 import pytest
 import yaml
 
-import nextloc.paths
-import nextloc.runner
-from nextloc.errors import RunError
-from nextloc.runner import SignalsAtSafePoints, dependencies, run_all
+import nextloc.core.paths
+import nextloc.experiments.runner
+from nextloc.core.errors import RunError
+from nextloc.experiments.runner import SignalsAtSafePoints, dependencies, run_all
 
 MEMBERS = ["{checkpoints}/x/seed_{seed}.safetensors", "{checkpoints}/y/seed_{next_seed}.safetensors"]
 
@@ -46,9 +46,9 @@ def recorded_runs(project, monkeypatch) -> list[tuple[str, str, float]]:
         with lock:
             events.append(("end", name, time.perf_counter()))
 
-    monkeypatch.setattr(nextloc.runner, "execute", fake_execute)
-    monkeypatch.setattr(nextloc.runner, "is_up_to_date", lambda *args: False)
-    monkeypatch.setattr(nextloc.runner, "check_runs", lambda *args: None)
+    monkeypatch.setattr(nextloc.experiments.runner, "execute", fake_execute)
+    monkeypatch.setattr(nextloc.experiments.runner, "is_up_to_date", lambda *args: False)
+    monkeypatch.setattr(nextloc.experiments.runner, "check_runs", lambda *args: None)
     path = project / "experiments.yaml"
     path.write_text(yaml.safe_dump({"experiments": {
         "x": {"model": "baseline", "seeds": [1, 2, 3]},
@@ -81,7 +81,7 @@ def test_a_failed_run_raises_its_error_and_cancels_the_queued_ones(recorded_runs
             raise RunError("x/seed_1 failed: ValueError: boom")
         time.sleep(0.2)
 
-    monkeypatch.setattr(nextloc.runner, "execute", fails_first_seed)
+    monkeypatch.setattr(nextloc.experiments.runner, "execute", fails_first_seed)
     outcome = []
     worker = threading.Thread(target=lambda: outcome.append(run_or_error(["x", "y"])),
                               daemon=True)

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from nextloc.batching import keep_recent_fraction, mask_new_locations, select_samples
-from nextloc.errors import ConfigError
-from nextloc.train import TrainConfig, prepare
+from nextloc.data.batching import keep_recent_fraction, mask_new_locations, select_samples
+from nextloc.core.errors import ConfigError
+from nextloc.training.loop import TrainConfig, prepare
 
 
 def history(split, sample: int) -> dict[str, list]:

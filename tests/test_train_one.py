@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from nextloc.cli import main
-from nextloc.data import build_dataset
-from nextloc.paths import RESULTS_DIR
+from nextloc.data.split import build_dataset
+from nextloc.core.paths import RESULTS_DIR
 from nextloc.models import build_model, count_parameters
-from nextloc.train import TrainConfig, train
+from nextloc.training.loop import TrainConfig, train
 
 
 @pytest.fixture
@@ -127,7 +127,7 @@ def test_nextloc_data_still_picks_the_dataset(folder, monkeypatch, capsys):
 
 
 def test_many_places_push_the_pointer_over_the_budget_with_a_way_out(tmp_path, capsys):
-    from nextloc.synthetic import synthetic_staypoints
+    from nextloc.data.synthetic import synthetic_staypoints
 
     path = tmp_path / "wide"
     path.mkdir()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from nextloc.errors import ConfigError, shorten
+from nextloc.core.errors import ConfigError, shorten
 
 
 class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's, when built: 10x faster

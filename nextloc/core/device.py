@@ -7,7 +7,7 @@ import random
 import numpy as np
 import torch
 
-from nextloc.errors import ConfigError
+from nextloc.core.errors import ConfigError
 
 
 def resolve_device(device: str) -> torch.device:

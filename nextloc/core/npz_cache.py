@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from nextloc.paths import atomic_write
+from nextloc.core.paths import atomic_write
 
 
 def save(path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    """Written through :func:`nextloc.paths.atomic_write`: a temporary file of its own per call,
-    then renamed, so readers never see half a file and parallel writers never collide."""
+    """Written through :func:`nextloc.core.paths.atomic_write`: a temporary file of its own per
+    call, then renamed, so readers never see half a file and parallel writers never collide."""
     atomic_write(path, lambda tmp: np.savez_compressed(tmp, meta=np.array(json.dumps(meta)),
                                                        **arrays))
 

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REGISTRY_FILE = PROJECT_ROOT / "experiments.yaml"
 RESULTS_DIR = PROJECT_ROOT / "results"
 METRICS_FILE = RESULTS_DIR / "metrics.csv"

@@ -7,8 +7,8 @@ from dataclasses import replace
 import numpy as np
 import torch
 
-from nextloc.data import SAMPLE_FIELDS, STEP_FIELDS, UNSEEN, Split, _ranges
-from nextloc.errors import DataError
+from nextloc.data.split import SAMPLE_FIELDS, STEP_FIELDS, UNSEEN, Split, _ranges
+from nextloc.core.errors import DataError
 
 
 def mask_new_locations(split: Split, boundary_fraction: float) -> Split:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nextloc.errors import DataError, shorten
+from nextloc.core.errors import DataError, shorten
 
 TRAIN_FRACTION = 0.6  # the train period of each user: days < 60 % of the user's last day
 HEADER_CHARS = 1_000_000  # a header longer than this is no CSV header

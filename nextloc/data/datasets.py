@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nextloc.dataset_checks import check_header, check_ids, check_regular_file, shift_days
-from nextloc.errors import DataError
+from nextloc.data.dataset_checks import check_header, check_ids, check_regular_file, shift_days
+from nextloc.core.errors import DataError
 
 GEOLIFE_FILES = {"staypoints": "dataSet_geolife.csv", "valid_ids": "valid_ids_geolife.csv",
                  "locations": "locations_geolife.csv"}

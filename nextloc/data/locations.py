@@ -2,7 +2,7 @@
 encoded class.
 
 ``locations_geolife.csv`` holds one row per raw ``location_id`` of the staypoints, with its
-center as WKT (``POINT (lon lat)``, degrees, WGS84). The classes of :mod:`nextloc.data` are
+center as WKT (``POINT (lon lat)``, degrees, WGS84). The classes of :mod:`nextloc.data.split` are
 re-encoded ids (0 padding, 1 unseen, 2..N+1 the train locations in ascending raw id), so
 ``GeolifeData.location_ids`` maps each class back to its raw id, and :func:`coordinates_for`
 looks the coordinates up through it.
@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nextloc.dataset_checks import coverage_note
-from nextloc.datasets import GEOLIFE_FILES, dataset_files
-from nextloc.errors import DataError
+from nextloc.data.dataset_checks import coverage_note
+from nextloc.data.datasets import GEOLIFE_FILES, dataset_files
+from nextloc.core.errors import DataError
 
 LOCATIONS_FILE = GEOLIFE_FILES["locations"]
 POINT = r"^\s*POINT\s*\(\s*(\S+)\s+(\S+)\s*\)\s*$"
@@ -63,7 +63,7 @@ def coordinates_for(location_ids: np.ndarray, locations: pd.DataFrame) -> np.nda
 
 
 def with_coordinates(data, locations: pd.DataFrame | None):
-    """A :class:`~nextloc.data.GeolifeData` whose splits all carry the (lon, lat) of every
+    """A :class:`~nextloc.data.split.GeolifeData` whose splits all carry the (lon, lat) of every
     class; ``data`` itself when there are no locations."""
     if locations is None or data.location_ids is None:
         return data

@@ -2,7 +2,7 @@
 
 A split is kept in flat "CSR" form: one array per history feature holding every history step of
 every sample back to back, and ``offsets`` so that sample ``i`` owns steps ``offsets[i]:
-offsets[i + 1]``. Batches: :mod:`nextloc.batching`; reading a folder: :mod:`nextloc.datasets`.
+offsets[i + 1]``. Batches: ``batching``; reading a folder: ``datasets`` (both in this package).
 """
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nextloc import dataset_checks, npz_cache
-from nextloc.datasets import GEOLIFE_FILES, dataset_files, dataset_previous_day, read_dataset
-from nextloc.errors import DataError
-from nextloc.locations import load_locations, with_coordinates
-from nextloc.long_term import long_term_candidates
-from nextloc.paths import PROJECT_ROOT
+from nextloc.core import npz_cache, paths
+from nextloc.data import dataset_checks
+from nextloc.data.datasets import GEOLIFE_FILES, dataset_files, dataset_previous_day, read_dataset
+from nextloc.core.errors import DataError
+from nextloc.data.locations import load_locations, with_coordinates
+from nextloc.data.long_term import long_term_candidates
 
 STAYPOINTS_FILE = GEOLIFE_FILES["staypoints"]
 VALID_IDS_FILE = GEOLIFE_FILES["valid_ids"]
@@ -32,7 +32,7 @@ CACHE_VERSION = 4
 def default_data_dir() -> Path:
     """``$NEXTLOC_DATA`` if set, else ``../shared/data/geolife`` beside the project."""
     env = os.environ.get("NEXTLOC_DATA")
-    return Path(env) if env else PROJECT_ROOT.parent / "shared" / "data" / "geolife"
+    return Path(env) if env else paths.PROJECT_ROOT.parent / "shared" / "data" / "geolife"
 
 
 @dataclass
@@ -53,7 +53,7 @@ class Split:
     # float64 [num_locations, 2] (lon, lat) of every encoded class, NaN where unknown (0, 1):
     # the same array in every split of a dataset; None when the dataset has no coordinates
     coordinates: np.ndarray | None = None
-    # int64 [n, K, 3] counts of the user's training period before the target (nextloc.long_term)
+    # int64 [n, K, 3] counts of the user's training period before the target (see long_term)
     long_term: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -111,7 +111,7 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 
 def read_staypoints(data_dir: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
-    """(staypoints, valid ids) of a dataset folder, every value checked (nextloc.datasets)."""
+    """(staypoints, valid ids) of a dataset folder, every value checked (nextloc.data.datasets)."""
     staypoints, valid_ids, _ = read_dataset(data_dir)
     return staypoints, valid_ids
 
@@ -248,12 +248,12 @@ def _cache_key(data_dir: Path, previous_day: int) -> str:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("NEXTLOC_CACHE", PROJECT_ROOT / ".cache"))
+    return Path(os.environ.get("NEXTLOC_CACHE", paths.PROJECT_ROOT / ".cache"))
 
 
 def load_dataset(data_dir: str | Path | None = None, previous_day: int | None = None,
                  use_cache: bool = True) -> GeolifeData:
-    """Load the samples of all three splits of a dataset folder (see nextloc.datasets), from an
+    """Load the samples of all three splits of a dataset folder (see nextloc.data.datasets), from an
     npz cache keyed by the file contents and ``previous_day`` when one exists. A cache that
     cannot be read is rebuilt. ``previous_day`` defaults to the folder's own (the window
     ``nextloc preprocess`` built its valid ids for), else 7."""

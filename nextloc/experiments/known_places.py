@@ -1,6 +1,6 @@
 """``nextloc results known``: fill the known-place columns of ``results/metrics.csv``
-(``test_acc1_known``, ``test_unseen_share``; see :func:`nextloc.metrics.known_places`) for every
-row from that run's saved ``results/runs/<experiment>/seed_<seed>/test_predictions.csv.gz``,
+(``test_acc1_known``, ``test_unseen_share``; see :func:`nextloc.training.metrics.known_places`) for
+every row from that run's saved ``results/runs/<experiment>/seed_<seed>/test_predictions.csv.gz``,
 without retraining. A run recorded since the columns exist writes them itself; this fills the
 rows recorded before. Idempotent: it recomputes every row, so running it twice changes nothing
 the second time."""
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from nextloc import paths
-from nextloc.errors import ResultsError, shorten
-from nextloc.metrics import known_places
-from nextloc.results import KNOWN_COLUMNS, METRICS_COLUMNS, update_metrics
+from nextloc.core import paths
+from nextloc.core.errors import ResultsError, shorten
+from nextloc.training.metrics import known_places
+from nextloc.experiments.results import KNOWN_COLUMNS, METRICS_COLUMNS, update_metrics
 
 # The predictions' Acc@1 must equal the row's test_acc1 this closely: the guard that the file
 # is the run's (both are the same count divided by the same number of samples).

@@ -1,10 +1,10 @@
-"""One notebook execution in a process of its own, ``python -m nextloc.notebook_job SPEC`` with
-SPEC a JSON object (template, output, title, parameters, failed, error_file). ``nextloc run``
-starts one per run, so that Ctrl-C can stop a run, kernel included, at any moment.
+"""One notebook execution in a process of its own, ``python -m nextloc.experiments.notebook_job
+SPEC`` with SPEC a JSON object (template, output, title, parameters, failed, error_file). ``nextloc
+run`` starts one per run, so that Ctrl-C can stop a run, kernel included, at any moment.
 
 The executed notebook is written to a temporary file beside its path and renamed onto it only
-after every cell ran (:func:`nextloc.paths.atomic_write`). A notebook whose cell raised is kept at
-``failed`` for reading, and its error (type and message) written to ``error_file``. SIGTERM or
+after every cell ran (:func:`nextloc.core.paths.atomic_write`). A notebook whose cell raised is kept
+at ``failed`` for reading, and its error (type and message) written to ``error_file``. SIGTERM or
 SIGINT stops the kernel and removes the temporary file; so does the end of the process that
 started the job.
 """
@@ -24,14 +24,14 @@ import nbformat
 import papermill
 import psutil
 
-from nextloc import paths
-from nextloc.tidy import tidy_file
+from nextloc.core import paths
+from nextloc.experiments.tidy import tidy_file
 
 
 def execute(template: str, output: Path, title: str, parameters: dict, failed: Path) -> None:
     """Execute a notebook template with papermill, a title cell first so that each executed
     notebook has its own heading in the book; then hide papermill's cells (and, on a run page,
-    code and checkpoint paths) from the book (:func:`nextloc.tidy.tidy_notebook`)."""
+    code and checkpoint paths) from the book (:func:`nextloc.experiments.tidy.tidy_notebook`)."""
     notebook = nbformat.read(paths.NOTEBOOKS / f"{template}.ipynb", as_version=4)
     notebook.cells.insert(0, nbformat.v4.new_markdown_cell(title))
 

@@ -12,12 +12,13 @@ import re
 import tempfile
 from pathlib import Path
 
-from nextloc import paths
-from nextloc.errors import ConfigError, shorten
+from nextloc.core import paths
+from nextloc.core.errors import ConfigError, shorten
 from nextloc.models.base import build_model, model_class
-from nextloc.registry import experiment_settings, load_registry, run_settings, train_config
-from nextloc.results import read_metrics
-from nextloc.settings_check import check_setting
+from nextloc.experiments.registry import (experiment_settings, load_registry, run_settings,
+                                          train_config)
+from nextloc.experiments.results import read_metrics
+from nextloc.training.settings import check_setting
 
 
 def check_runs(names: list[str], seeds: list[int] | None, quick: bool) -> None:
@@ -74,7 +75,7 @@ def check_model(name: str, config, vocabulary: list) -> None:
     if "members" in config.model_options:
         return
     if not vocabulary:
-        from nextloc.data import load_dataset
+        from nextloc.data.split import load_dataset
 
         data = load_dataset()
         vocabulary.extend([data.num_locations, data.num_users])

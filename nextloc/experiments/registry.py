@@ -27,11 +27,13 @@ import math
 import statistics
 from dataclasses import fields
 
-from nextloc import paths, results
-from nextloc.config_file import read_yaml
-from nextloc.errors import ConfigError, shorten
-from nextloc.registry_check import METADATA_KEYS, check_ablations, check_registry, check_sections
-from nextloc.train import TrainConfig
+from nextloc.core import paths
+from nextloc.experiments import results
+from nextloc.core.config_file import read_yaml
+from nextloc.core.errors import ConfigError, shorten
+from nextloc.experiments.registry_check import (METADATA_KEYS, check_ablations, check_registry,
+                                                check_sections)
+from nextloc.training.loop import TrainConfig
 
 QUICK_SETTINGS = {"epochs": 2, "max_batches": 8, "warmup_epochs": 1}
 PLACEHOLDERS = ("checkpoints", "seed", "next_seed")

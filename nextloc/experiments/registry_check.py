@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from nextloc.errors import ConfigError, shorten
-from nextloc.paths import is_plain_name
-from nextloc.settings_check import MAX_SEED, check_setting
-from nextloc.train import TrainConfig
+from nextloc.core.errors import ConfigError, shorten
+from nextloc.core.paths import is_plain_name
+from nextloc.training.settings import MAX_SEED, check_setting
+from nextloc.training.loop import TrainConfig
 
 SECTIONS = {"experiments": dict, "ablations": dict, "searches": dict, "analyses": dict,
             "tables": dict, "sweeps": dict, "targets": list, "published": list,

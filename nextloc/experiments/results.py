@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from nextloc import paths
-from nextloc.errors import ConfigError, ResultsError, shorten
+from nextloc.core import paths
+from nextloc.core.errors import ConfigError, ResultsError, shorten
 
 # test_acc1_known: Acc@1 over the test targets that are not the unseen-location class;
-# test_unseen_share: the share of test targets that are (see nextloc.metrics.known_places).
+# test_unseen_share: the share of test targets that are (see nextloc.training.metrics.known_places).
 KNOWN_COLUMNS = ["test_acc1_known", "test_unseen_share"]
 METRICS_COLUMNS = ["experiment", "model", "seed", "n_params", "best_epoch", "val_acc1",
                    "test_acc1", "test_acc5", "test_acc10", "test_mrr", "test_ndcg10", "test_f1",

@@ -3,12 +3,12 @@ run's files and record its row in ``results/metrics.csv``. The run's stamp (what
 ``nextloc run`` skip it) is the runner's to write, once the whole notebook has finished."""
 from __future__ import annotations
 
-from nextloc import paths
-from nextloc.data import load_dataset
-from nextloc.errors import ConfigError, shorten
-from nextloc.registry import epochs_from, load_registry, run_settings, train_config
-from nextloc.results import record_metrics
-from nextloc.train import RunResult, train
+from nextloc.core import paths
+from nextloc.data.split import load_dataset
+from nextloc.core.errors import ConfigError, shorten
+from nextloc.experiments.registry import epochs_from, load_registry, run_settings, train_config
+from nextloc.experiments.results import record_metrics
+from nextloc.training.loop import RunResult, train
 
 
 def check_parameters(experiment, quick) -> None:

@@ -12,8 +12,8 @@ import hashlib
 from functools import lru_cache
 from pathlib import Path
 
-from nextloc import paths
-from nextloc.errors import DataError
+from nextloc.core import paths
+from nextloc.core.errors import DataError
 
 COMPANIONS = ("preprocess.json",)  # read beside the tables: its previous_day sets the window
 
@@ -36,8 +36,8 @@ def _digest(path: str, size: int, mtime_ns: int) -> str:
 def dataset_identity(folder: str | Path | None = None) -> str:
     """A hash of the names and contents of the files a run reads from the dataset folder (by
     content, not by path or mtime, so a copied or re-cloned folder is the same dataset)."""
-    from nextloc.data import default_data_dir
-    from nextloc.datasets import dataset_files
+    from nextloc.data.split import default_data_dir
+    from nextloc.data.datasets import dataset_files
 
     folder = Path(folder) if folder is not None else default_data_dir()
     try:

@@ -1,12 +1,12 @@
 """Run experiments as executed notebooks: one papermill run of ``notebooks/train.ipynb`` per
 (experiment, seed), written into the book, skipped when its outputs are up to date.
 
-Every requested experiment is checked before any kernel starts (:mod:`nextloc.preflight`). Each
-notebook runs in a child process (:mod:`nextloc.notebook_job`). A run's stamp, which marks it up
-to date, is removed when the run starts and written last: after the notebook finished and was
-renamed into place, and (for a full run) recorded its row in results/metrics.csv. Ctrl-C or
-SIGTERM stops the running kernels; the runs that did not finish keep no stamp, and the next
-``nextloc run`` re-runs exactly those.
+Every requested experiment is checked before any kernel starts
+(:mod:`nextloc.experiments.preflight`). Each notebook runs in a child process
+(:mod:`nextloc.experiments.notebook_job`). A run's stamp, which marks it up to date, is removed when
+the run starts and written last: after the notebook finished and was renamed into place, and (for a
+full run) recorded its row in results/metrics.csv. Ctrl-C or SIGTERM stops the running kernels; the
+runs that did not finish keep no stamp, and the next ``nextloc run`` re-runs exactly those.
 """
 from __future__ import annotations
 
@@ -20,12 +20,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from nextloc import paths
-from nextloc.errors import ConfigError, Interrupted, NextlocError, RunError, shorten
-from nextloc.preflight import check_runs, dependencies, run_order
-from nextloc.registry import config_hash, load_registry, run_settings
-from nextloc.results import read_metrics
-from nextloc.run_inputs import inputs_match, run_inputs
+from nextloc.core import paths
+from nextloc.core.errors import ConfigError, Interrupted, NextlocError, RunError, shorten
+from nextloc.experiments.preflight import check_runs, dependencies, run_order
+from nextloc.experiments.registry import config_hash, load_registry, run_settings
+from nextloc.experiments.results import read_metrics
+from nextloc.experiments.run_inputs import inputs_match, run_inputs
 
 
 def stamp_path(experiment: str, seed: int, quick: bool) -> Path:
@@ -103,7 +103,7 @@ def execute(template: str, output: Path, title: str, parameters: dict,
     error_file.unlink(missing_ok=True)
     spec = {"template": template, "output": str(output), "title": title,
             "parameters": parameters, "failed": str(failed), "error_file": str(error_file)}
-    code = (jobs or Jobs()).run(label, [sys.executable, "-m", "nextloc.notebook_job",
+    code = (jobs or Jobs()).run(label, [sys.executable, "-m", "nextloc.experiments.notebook_job",
                                         json.dumps(spec)], failed.with_suffix(".log"))
     if code == 0:
         failed.with_suffix(".log").unlink(missing_ok=True)

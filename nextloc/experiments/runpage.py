@@ -1,8 +1,8 @@
 """What a run page (``notebooks/train.ipynb``, executed per run) shows, read from the files the
 run saved: what kind of run it was, its metrics, and its learning curves where it had any.
 
-Run ``python -m nextloc.runpage [EXPERIMENT ...]`` to re-render the pages of finished runs from
-their saved files, without training again (the template's ``train=False``).
+Run ``python -m nextloc.experiments.runpage [EXPERIMENT ...]`` to re-render the pages of finished
+runs from their saved files, without training again (the template's ``train=False``).
 """
 from __future__ import annotations
 
@@ -130,9 +130,9 @@ def rerender(names: list[str] | None = None) -> list[Path]:
     all experiments), so that its page shows what the run saved, without training again."""
     import nbformat
 
-    from nextloc.paths import notebook_path, run_dir
-    from nextloc.registry import load_registry
-    from nextloc.runner import execute
+    from nextloc.core.paths import notebook_path, run_dir
+    from nextloc.experiments.registry import load_registry
+    from nextloc.experiments.runner import execute
 
     experiments = load_registry()["experiments"]
     written = []

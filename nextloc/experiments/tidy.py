@@ -9,8 +9,8 @@ and names a checkpoint by its run (``pointer_pair/seed_7``) instead of its path 
 that trained it.
 
 :func:`tidy_notebook` is applied to every notebook ``nextloc run`` executes
-(:mod:`nextloc.notebook_job`); ``python -m nextloc.tidy`` applies it to the executed notebooks
-committed under ``book/runs`` without executing them again.
+(:mod:`nextloc.experiments.notebook_job`); ``python -m nextloc.experiments.tidy`` applies it to the
+executed notebooks committed under ``book/runs`` without executing them again.
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 
-from nextloc import paths
+from nextloc.core import paths
 
 PLUMBING = {"parameters", "injected-parameters"}
 KIND_MARK = "**Kind of run:**"
@@ -52,7 +52,7 @@ def add_tag(cell, tag: str) -> None:
 def kind_line(experiment: str, seed: int, quick: bool = False) -> str | None:
     """One line saying what kind of run a run page records, from the files the run saved; None
     when they are missing."""
-    from nextloc.runpage import load_run, run_kind
+    from nextloc.experiments.runpage import load_run, run_kind
 
     folder = paths.run_dir(experiment, seed, quick)
     if not (folder / "metrics.json").is_file():

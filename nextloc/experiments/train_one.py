@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nextloc.data import load_dataset
-from nextloc.device import resolve_device
-from nextloc.errors import ConfigError
-from nextloc.registry import experiment_settings, load_registry, train_config
-from nextloc.train import train
+from nextloc.data.split import load_dataset
+from nextloc.core.device import resolve_device
+from nextloc.core.errors import ConfigError
+from nextloc.experiments.registry import experiment_settings, load_registry, train_config
+from nextloc.training.loop import train
 
 # Keys of a registry experiment that tie it to other runs: such experiments are not used here.
 LINKED = ("refit", "epochs_from")
@@ -37,12 +37,12 @@ def registry_settings(model: str) -> tuple[dict, str]:
     names = [name for name in experiments if standalone(name)]
     names.sort(key=lambda name: name != model)
     if not names:
-        return {"model": model}, "defaults of nextloc.train.TrainConfig"
+        return {"model": model}, "defaults of nextloc.training.loop.TrainConfig"
     return experiment_settings(names[0]), f"experiments.yaml: {names[0]}"
 
 
 def file_settings(path: str | Path, model: str | None) -> tuple[dict, str]:
-    from nextloc.config_file import read_yaml  # YAML 1.2 numbers: lr: 1e-3 is a float
+    from nextloc.core.config_file import read_yaml  # YAML 1.2 numbers: lr: 1e-3 is a float
 
     try:
         settings = read_yaml(path, "settings file")

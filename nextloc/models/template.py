@@ -32,7 +32,7 @@ class TemplateModel(NextLocationModel):
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Log-probabilities [B, num_locations] from one padded batch.
 
-        ``batch`` (see nextloc.batching.collate) has per-step tensors [B, L], right-padded:
+        ``batch`` (see nextloc.data.batching.collate) has per-step tensors [B, L], right-padded:
         location, weekday, start_min, duration, days_ago and mask (True on real steps), and
         per-sample tensors [B]: user, length and target. Never read ``target`` here."""
         mask = batch["mask"].unsqueeze(-1).float()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from nextloc.errors import ConfigError
+from nextloc.core.errors import ConfigError
 
 HELP = {
     "dist_threshold": "m; a staypoint's GPS fixes stay within this distance (200)",
@@ -89,7 +89,7 @@ def load_config(path: str | Path | None = None, **overrides) -> PreprocessConfig
     """Defaults, then the YAML file's keys, then ``overrides`` that are not None."""
     settings = {}
     if path is not None:
-        from nextloc.config_file import read_yaml  # YAML 1.2 numbers: 1e-3 is a float
+        from nextloc.core.config_file import read_yaml  # YAML 1.2 numbers: 1e-3 is a float
 
         try:
             settings = read_yaml(path, "options file") or {}

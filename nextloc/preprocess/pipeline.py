@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from nextloc import preprocess_steps as steps
-from nextloc.errors import DataError
-from nextloc.preprocess_config import PreprocessConfig, load_config  # noqa: F401 (re-exported)
+from nextloc.preprocess import steps
+from nextloc.core.errors import DataError
+from nextloc.preprocess.config import PreprocessConfig, load_config  # noqa: F401 (re-exported)
 
 
 def geolife_folder(raw_dir: str | Path) -> Path:
@@ -77,7 +77,7 @@ STEP_NAMES = ["read", "staypoints", "quality", "locations", "merge", "table"]
 def run_pipeline(raw_dir: str | Path, config: PreprocessConfig | None = None,
                  progress: bool = True) -> Preprocessed:
     """Every step, in memory; :func:`write_dataset` writes the result."""
-    from nextloc import tracks
+    from nextloc.preprocess import tracks
 
     config = config or PreprocessConfig()
     clock = _Clock(STEP_NAMES, progress)

@@ -1,12 +1,12 @@
 """The table steps of the preprocessing that need no geometry: user tracking quality, the time
 columns of the staypoint table, and the valid-id rule. Plain pandas/numpy, so each is tested on
-hand-made tables; :mod:`nextloc.preprocess` chains them with the trackintel steps."""
+hand-made tables; :mod:`nextloc.preprocess.pipeline` chains them with the trackintel steps."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from nextloc.data import history_window, split_and_encode
+from nextloc.data.split import history_window, split_and_encode
 
 WEEK_SECONDS = 7 * 24 * 3600
 

@@ -1,6 +1,6 @@
-"""The trackintel steps of :mod:`nextloc.preprocess` (trackintel: Martin et al. 2023), each a
-thin call with the options of :class:`~nextloc.preprocess.PreprocessConfig`. Imported only when
-preprocessing, because trackintel and geopandas take a while to load."""
+"""The trackintel steps of :mod:`nextloc.preprocess.pipeline` (trackintel: Martin et al. 2023), each
+a thin call with the options of :class:`~nextloc.preprocess.pipeline.PreprocessConfig`. Imported
+only when preprocessing, because trackintel and geopandas take a while to load."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,8 +9,8 @@ import geopandas as gpd
 import pandas as pd
 import trackintel as ti
 
-from nextloc import preprocess_steps as steps
-from nextloc.errors import DataError
+from nextloc.preprocess import steps
+from nextloc.core.errors import DataError
 
 
 def read_geolife(folder: Path, progress: bool) -> gpd.GeoDataFrame:

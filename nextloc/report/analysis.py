@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nextloc.data import UNSEEN, Split
-from nextloc.paths import RESULTS_DIR
-from nextloc.readable import percent
+from nextloc.data.split import UNSEEN, Split
+from nextloc.core.paths import RESULTS_DIR
+from nextloc.report.readable import percent
 
 LENGTH_BINS = [2, 6, 11, 16, 21, 31, 61]
 
@@ -61,7 +61,8 @@ GROUP_NAMES = {"unseen": {False: "known place", True: "unseen class"},
 
 def readable_accuracy(samples: pd.DataFrame, full: str) -> pd.DataFrame:
     """Test Acc@1 in % (two decimals) per experiment (rows, in the order of ``samples``;
-    ``full``'s variants named by what they change) and per kind of target (columns, each with its share of the test samples)."""
+    ``full``'s variants named by what they change) and per kind of target (columns, each with its
+    share of the test samples)."""
     parts = []
     for column, names in GROUP_NAMES.items():
         table = accuracy_by(samples, column)
@@ -155,9 +156,9 @@ def trained_pointer(data, quick: bool, experiment: str = "pointer",
     import tempfile
 
     from nextloc.models.checkpoint import load_checkpoint
-    from nextloc.paths import PROJECT_ROOT, checkpoint_path
-    from nextloc.registry import load_registry, run_settings, train_config
-    from nextloc.train import train
+    from nextloc.core.paths import PROJECT_ROOT, checkpoint_path
+    from nextloc.experiments.registry import load_registry, run_settings, train_config
+    from nextloc.training.loop import train
 
     seed = load_registry()["experiments"][experiment]["seeds"][0] if seed is None else seed
     mode = "quick" if quick else "full"
@@ -230,7 +231,7 @@ def pointer_internals(model, split, batch_size: int = 256) -> tuple[np.ndarray, 
     """Per sample of ``split``: the copy gate (the share of the probability that came from
     copying) and the attention over the history steps, of a ``pointer`` model or a
     ``pointer_ensemble`` (see :func:`mixture_parts`; the models return only the mixture)."""
-    from nextloc.batching import batches
+    from nextloc.data.batching import batches
 
     if not any(member.copy for member in _members(model)):
         raise ValueError("a pointer model without its copy path has no attention to read")

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nextloc.analysis import correct_by_seed, gap_decomposition, predicts_unseen
-from nextloc.data import UNSEEN, load_dataset
-from nextloc.errors import DataError, ResultsError
-from nextloc.paths import RESULTS_DIR
-from nextloc.results import read_metrics
-from nextloc.stats import LEVEL, two_stage_bootstrap
-from nextloc.tables import markdown_table, mean_std, write
+from nextloc.report.analysis import correct_by_seed, gap_decomposition, predicts_unseen
+from nextloc.data.split import UNSEEN, load_dataset
+from nextloc.core.errors import DataError, ResultsError
+from nextloc.core.paths import RESULTS_DIR
+from nextloc.experiments.results import read_metrics
+from nextloc.report.stats import LEVEL, two_stage_bootstrap
+from nextloc.report.tables import markdown_table, mean_std, write
 
 GAP_EXPERIMENTS = ["markov", "baseline", "baseline_patience_5", "advanced_v1", "conservative_v1",
                    "ultra_advanced", "memory_graph", "pointer", "pointer_pair"]
@@ -105,7 +105,7 @@ def gap_table(metrics: pd.DataFrame,
               headline: list[str]) -> tuple[pd.DataFrame, tuple[float, float]] | None:
     """The validation-test gap of early-stopped experiments (and of the ``headline``, trained on
     train only), decomposed where the model never predicts the unseen class (see
-    :func:`nextloc.analysis.gap_decomposition`)."""
+    :func:`nextloc.report.analysis.gap_decomposition`)."""
     try:
         data = load_dataset()
     except (DataError, FileNotFoundError):

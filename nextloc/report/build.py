@@ -12,19 +12,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from nextloc import road, tables
-from nextloc.appendix import superseded_table, write_extra
-from nextloc.figures import write_figures
-from nextloc.figures_runs import write_run_figures
-from nextloc.paths import PROJECT_ROOT, RESULTS_DIR
-from nextloc.plotting import setup
-from nextloc.points_source import write_points_source
-from nextloc.registry import load_registry
-from nextloc.results import read_metrics, read_search_table
-from nextloc.tables import markdown_table, mean_std, write
-from nextloc.headline import headline_sentence
-from nextloc.toc import write_toc
-from nextloc.verdicts import book_verdicts, margin_text, write_claims
+from nextloc.report import road, tables
+from nextloc.report.appendix import superseded_table, write_extra
+from nextloc.report.figures import write_figures
+from nextloc.report.figures_runs import write_run_figures
+from nextloc.core.paths import PROJECT_ROOT, RESULTS_DIR
+from nextloc.report.plotting import setup
+from nextloc.report.points_source import write_points_source
+from nextloc.experiments.registry import load_registry
+from nextloc.experiments.results import read_metrics, read_search_table
+from nextloc.report.tables import markdown_table, mean_std, write
+from nextloc.report.headline import headline_sentence
+from nextloc.report.toc import write_toc
+from nextloc.report.verdicts import book_verdicts, margin_text, write_claims
 
 EARLIER = "earlier step's choice"
 # What an empty table says, in words a reader understands.
@@ -35,14 +35,14 @@ README_MARKERS = ("<!-- headline: written by `nextloc tables` -->", "<!-- /headl
 
 def earlier_point(name: str) -> dict:
     """The full configuration a search step chose (the point the next step starts from)."""
-    from nextloc.registry import best_point
+    from nextloc.experiments.registry import best_point
 
     return best_point(name)
 
 
 def earlier_trial(name: str) -> pd.Series:
     """The trials-table row of the point a search step chose (its scores)."""
-    from nextloc.registry import chosen_trial
+    from nextloc.experiments.registry import chosen_trial
 
     return chosen_trial(name)
 

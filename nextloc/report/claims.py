@@ -20,10 +20,10 @@ An arm is one of
 - ``{seeds: [42, 123]}``: the first seed against the second, over every trained experiment that
   ran both (the experiments are the replicates).
 
-Arms are pooled per seed (:func:`nextloc.stats.pool`); the pooled estimate is the claim's.
+Arms are pooled per seed (:func:`nextloc.report.stats.pool`); the pooled estimate is the claim's.
 Every comparison of the book (arms, pooled claims and the ablation tables) shares one
-Benjamini-Hochberg correction (:mod:`nextloc.verdicts`). An arm whose runs are not all finished
-is 'pending'; a claim with a pending arm is 'pending'.
+Benjamini-Hochberg correction (:mod:`nextloc.report.verdicts`). An arm whose runs are not all
+finished is 'pending'; a claim with a pending arm is 'pending'.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from nextloc.stats import PENDING, Comparison, compare, from_differences, pool
+from nextloc.report.stats import PENDING, Comparison, compare, from_differences, pool
 
 DEFAULT_MARGIN = 1.0
 

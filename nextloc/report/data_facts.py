@@ -9,9 +9,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from nextloc.analysis import sample_features
-from nextloc.data import UNSEEN, Split
-from nextloc.readable import count, percent, readable
+from nextloc.report.analysis import sample_features
+from nextloc.data.split import UNSEEN, Split
+from nextloc.report.readable import count, percent, readable
 
 SUMMARY_NAMES = {"train": "training samples", "validation": "validation samples",
                  "test": "test samples", "num_classes": "classes (padding and unseen included)",

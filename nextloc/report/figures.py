@@ -1,6 +1,6 @@
 """The book's summary figures: accuracy against parameters, per-seed strips with the prior
 report's figures, and forest plots of the claims' comparisons (conventions in
-:mod:`nextloc.plotting`)."""
+:mod:`nextloc.report.plotting`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,9 +10,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from nextloc.claims import ClaimResult
-from nextloc.plotting import BUDGET, PRIOR_STYLE, VERDICT_COLORS, placeholder, save, thousands
-from nextloc.stats import t_interval
+from nextloc.report.claims import ClaimResult
+from nextloc.report.plotting import (BUDGET, PRIOR_STYLE, VERDICT_COLORS, placeholder, save,
+                                     thousands)
+from nextloc.report.stats import t_interval
 
 
 def family(name: str, spec: dict) -> str:

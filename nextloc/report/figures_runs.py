@@ -1,6 +1,7 @@
 """Figures read from the saved runs' files (histories, per-sample predictions) and from the
 sweeps of ``experiments.yaml``: learning curves, per-user accuracy, the recipe sweeps, capacity
-and data curves, and the validation-test gap. See :mod:`nextloc.figures` for the conventions."""
+and data curves, and the validation-test gap. See :mod:`nextloc.report.figures` for the
+conventions."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,10 +11,10 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-from nextloc.analysis import learning_curves, per_sample_frame, predicts_unseen
-from nextloc.data import load_dataset
-from nextloc.errors import DataError
-from nextloc.plotting import BUDGET, placeholder, save, thousands
+from nextloc.report.analysis import learning_curves, per_sample_frame, predicts_unseen
+from nextloc.data.split import load_dataset
+from nextloc.core.errors import DataError
+from nextloc.report.plotting import BUDGET, placeholder, save, thousands
 
 
 def curves(metrics: pd.DataFrame, name: str, refit: str) -> Path:

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from nextloc.tables import mean_std
+from nextloc.report.tables import mean_std
 
 
 def closure(name: str) -> list[str]:
     """``name`` and every experiment whose runs it reads, directly or through others (teachers,
     their members, the experiments refits take their epochs from)."""
-    from nextloc.registry import load_registry
-    from nextloc.runner import dependencies
+    from nextloc.experiments.registry import load_registry
+    from nextloc.experiments.runner import dependencies
 
     experiments = load_registry()["experiments"]
     seen, todo = [], [name]

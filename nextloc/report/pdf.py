@@ -1,5 +1,5 @@
 """The report as a PDF a person prints, and the run pages as a supplement: ``make pdf``
-(``python -m nextloc.pdf``; ``--no-runs`` for the report alone).
+(``python -m nextloc.report.pdf``; ``--no-runs`` for the report alone).
 
 ``_build/pdf/nextloc.pdf`` holds the chapters and analyses: a title page, the contents with page
 numbers, numbered chapters and sections (figures keep the book's numbers), PDF bookmarks for
@@ -13,7 +13,7 @@ settings, metrics and learning curves) that back the report's tables but are not
 and in the report they made 91 % of its pages; yet they are the evidence, so they travel as a
 file of their own rather than staying HTML-only (an HTML book does not survive being mailed).
 
-How: :mod:`nextloc.printdoc` joins the built HTML pages into one print document per PDF (the
+How: :mod:`nextloc.report.printdoc` joins the built HTML pages into one print document per PDF (the
 articles only, ids unique, links made internal or plain text), styled for A4 by
 ``_static/print.css``. Headless Chromium prints each document in one go (page numbers run
 through, figures stay vector images). The first print gives the page of every heading
@@ -32,9 +32,9 @@ from pathlib import Path
 
 from pypdf import PdfReader, PdfWriter
 
-from nextloc.errors import NextlocError
-from nextloc.paths import PROJECT_ROOT
-from nextloc.printdoc import (HTML, PRINT_DIR, ROOT_PAGE, Document, Entry, is_run_page,
+from nextloc.core.errors import NextlocError
+from nextloc.core.paths import PROJECT_ROOT
+from nextloc.report.printdoc import (HTML, PRINT_DIR, ROOT_PAGE, Document, Entry, is_run_page,
                               page_order, print_document)
 
 __all__ = ["find_browser", "page_order", "print_document", "write_pdf", "count_pages",

@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from nextloc.paths import PROJECT_ROOT  # noqa: E402
+from nextloc.core.paths import PROJECT_ROOT  # noqa: E402
 
 GENERATED = PROJECT_ROOT / "book" / "generated"
 BUDGET = 500_000

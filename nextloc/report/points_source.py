@@ -9,7 +9,8 @@ contributions add up exactly to the difference of the mean Acc@1 over seeds::
     mean_s acc(s) = mean_s sum_g share_g acc_g(s) = sum_g share_g mean_s acc_g(s)
 
 Writes ``book/generated/points_source.md`` and ``fig_points_source.svg``; without the data or
-the runs, a sentence says why and the figure says so (as :func:`nextloc.appendix.gap_table`)."""
+the runs, a sentence says why and the figure says so (as
+:func:`nextloc.report.appendix.gap_table`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,12 +19,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from nextloc.analysis import per_sample_frame
-from nextloc.data import load_dataset
-from nextloc.errors import DataError
-from nextloc.paths import RESULTS_DIR
-from nextloc.plotting import placeholder, save
-from nextloc.tables import markdown_table, write
+from nextloc.report.analysis import per_sample_frame
+from nextloc.data.split import load_dataset
+from nextloc.core.errors import DataError
+from nextloc.core.paths import RESULTS_DIR
+from nextloc.report.plotting import placeholder, save
+from nextloc.report.tables import markdown_table, write
 
 VERSUS, REFERENCE = "baseline", "markov"
 ALL = "all test targets"

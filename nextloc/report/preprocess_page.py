@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import shapely
 
-from nextloc.readable import count, percent
+from nextloc.report.readable import count, percent
 
 STEPS = [("GPS fixes read", "gps_points", "read"),
          ("duplicate fixes dropped", "duplicate_points_dropped", None),
@@ -33,7 +33,8 @@ def command_line(raw: str, out: str, options: dict) -> str:
 
 
 def step_table(result) -> pd.DataFrame:
-    """Counts after each step of a :class:`~nextloc.preprocess` result and the step's seconds."""
+    """Counts after each step of a :class:`~nextloc.preprocess.pipeline` result and the step's
+    seconds."""
     rows = [(label, count(result.counts[key]), f"{result.seconds[step]:.2f}" if step else "")
             for label, key, step in STEPS]
     return pd.DataFrame(rows, columns=["after the step", "count", "seconds"]).set_index(

@@ -1,4 +1,4 @@
-"""The print documents of ``make pdf`` (:mod:`nextloc.pdf`): the built HTML pages joined into
+"""The print documents of ``make pdf`` (:mod:`nextloc.report.pdf`): the built HTML pages joined into
 one HTML file per PDF, with a title page, a contents page and numbered headings.
 
 Each page's article only, without navigation or permalinks; its element ids prefixed by its page
@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 from bs4 import BeautifulSoup
 
-from nextloc.paths import PROJECT_ROOT
+from nextloc.core.paths import PROJECT_ROOT
 
 HTML = PROJECT_ROOT / "_build" / "html"
 PRINT_DIR = PROJECT_ROOT / "_build" / "print"

@@ -1,7 +1,7 @@
 """Numbers of the analysis pages written for a reader: percentages with two decimals and counts
 with thousands separators. The analysis notebooks (``notebooks/data.ipynb`` and the like) format
 their tables with :func:`percent`, :func:`count` and :func:`readable`; their papermill cells are
-hidden by :mod:`nextloc.tidy`, like every executed notebook's."""
+hidden by :mod:`nextloc.experiments.tidy`, like every executed notebook's."""
 from __future__ import annotations
 
 import pandas as pd

@@ -20,10 +20,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from nextloc.paths import RESULTS_DIR
-from nextloc.plotting import placeholder, save
-from nextloc.results import read_search_table
-from nextloc.stats import compare, t_interval
+from nextloc.core.paths import RESULTS_DIR
+from nextloc.report.plotting import placeholder, save
+from nextloc.experiments.results import read_search_table
+from nextloc.report.stats import compare, t_interval
 
 
 def search_seeds(registry: dict) -> set[int]:
@@ -182,8 +182,8 @@ def optimism_text(rows: list[dict]) -> str:
 def write_road(metrics: pd.DataFrame, registry: dict) -> list[Path]:
     """The road table and figure, the test-use table, the selection optimism and the headline's
     compute, into book/generated/."""
-    from nextloc.headline import compute_text
-    from nextloc.tables import markdown_table, write
+    from nextloc.report.headline import compute_text
+    from nextloc.report.tables import markdown_table, write
 
     rows = road_rows(metrics, registry)
     return [write("road_to_headline", markdown_table(road_table(rows),

@@ -1,5 +1,5 @@
 """The book's tables, built from ``results/metrics.csv`` and the registry (no file is written
-here; :mod:`nextloc.report` writes them). Accuracies print in %, integers as integers, and a
+here; :mod:`nextloc.report.build` writes them). Accuracies print in %, integers as integers, and a
 cell that has no value says why instead of showing ``nan``."""
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from nextloc.paths import PROJECT_ROOT
-from nextloc.stats import compare
+from nextloc.core.paths import PROJECT_ROOT
+from nextloc.report.stats import compare
 
 GENERATED = PROJECT_ROOT / "book" / "generated"
 
@@ -139,7 +139,8 @@ def deltas_table(metrics: pd.DataFrame, names: list[str], results: list) -> pd.D
     """Each ablation against the first experiment of the group on their shared seeds: paired
     mean difference of validation and test Acc@1, the 95 % t interval of the test one, its
     Benjamini-Hochberg q over the book and the verdict (``results``: the group's
-    :class:`nextloc.claims.ArmResult`, from :func:`nextloc.verdicts.book_verdicts`)."""
+    :class:`nextloc.report.claims.ArmResult`, from
+    :func:`nextloc.report.verdicts.book_verdicts`)."""
     rows = []
     for result in results:
         name, test = result.arm.experiment, result.comparison
@@ -240,7 +241,7 @@ def pending_table(metrics: pd.DataFrame, experiments: dict) -> pd.DataFrame:
 def check_headline(metrics: pd.DataFrame, registry: dict) -> None:
     """The headline is the report's one claim under the parameter budget: an over-budget model
     named there is refused before any file is written, never printed into the README."""
-    from nextloc.errors import ResultsError
+    from nextloc.core.errors import ResultsError
     from nextloc.models import PARAMETER_BUDGET
 
     headline = registry.get("headline") or {}

@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from nextloc.paths import PROJECT_ROOT
-from nextloc.registry import load_registry
+from nextloc.core.paths import PROJECT_ROOT
+from nextloc.experiments.registry import load_registry
 
 SEED_PAGE = re.compile(r"seed_(\d+)$")
 

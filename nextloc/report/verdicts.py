@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from nextloc.claims import (DEFAULT_MARGIN, Arm, ArmResult, ClaimResult, evaluate_arm,
+from nextloc.report.claims import (DEFAULT_MARGIN, Arm, ArmResult, ClaimResult, evaluate_arm,
                             evaluate_claim)
-from nextloc.stats import PENDING, benjamini_hochberg, verdict
+from nextloc.report.stats import PENDING, benjamini_hochberg, verdict
 
 
 @dataclass
@@ -49,7 +49,7 @@ def ablation_results(metrics: pd.DataFrame, registry: dict) -> dict[str, list[Ar
 
 def book_verdicts(metrics: pd.DataFrame, registry: dict | None = None) -> BookVerdicts:
     if registry is None:
-        from nextloc.registry import load_registry
+        from nextloc.experiments.registry import load_registry
 
         registry = load_registry()
     experiments = registry["experiments"]
@@ -183,12 +183,12 @@ def claims_markdown(book: BookVerdicts, metrics: pd.DataFrame,
 
 
 def write_claims(book: BookVerdicts, metrics: pd.DataFrame, registry: dict) -> list:
-    from nextloc.tables import markdown_table, write
+    from nextloc.report.tables import markdown_table, write
 
     frame = claims_frame(book)
     path = write("claims", claims_markdown(book, metrics))
     csv_path = path.with_name("claims.csv")
-    from nextloc.paths import atomic_write
+    from nextloc.core.paths import atomic_write
 
     atomic_write(csv_path, lambda tmp: frame.to_csv(tmp, index=False))
     paths = [path, csv_path]
@@ -212,7 +212,7 @@ def margin_text(metrics: pd.DataFrame, margin: float) -> str:
     runs = metrics[metrics["experiment"] == "baseline"]
     samples = ""
     if not runs.empty:
-        from nextloc.analysis import correct_by_seed
+        from nextloc.report.analysis import correct_by_seed
 
         correct = correct_by_seed("baseline")
         if not correct.empty:

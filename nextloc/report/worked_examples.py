@@ -1,15 +1,16 @@
 """Worked examples of real predictions: for one user, the model's top places with the parts of
 their probability that it copied from the history and that it generated, the examples chosen by
 a fixed rule (:func:`choose_examples`), and where their stays were (:func:`example_places`).
-Reads any ``pointer`` model or ``pointer_ensemble`` through :func:`nextloc.analysis.mixture_parts`.
+Reads any ``pointer`` model or ``pointer_ensemble`` through
+:func:`nextloc.report.analysis.mixture_parts`.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from nextloc.analysis import mixture_parts
-from nextloc.data import UNSEEN
+from nextloc.report.analysis import mixture_parts
+from nextloc.data.split import UNSEEN
 
 EXAMPLE_KINDS = ("right, a known place", "right, the unseen class", "wrong")
 
@@ -29,7 +30,7 @@ def example_predictions(model, split, user: int, top: int = 5) -> tuple[pd.DataF
     probability; ``kind``: one of :data:`EXAMPLE_KINDS`), and ``places``, one row per
     (sample, rank) of the ``top`` places: ``place``, ``probability``, ``copied``,
     ``generated``, ``is_target``."""
-    from nextloc.batching import batches
+    from nextloc.data.batching import batches
 
     model.eval()
     index = np.flatnonzero(split.user == user)
@@ -73,10 +74,10 @@ def example_places(split, sample: int, staypoints: pd.DataFrame,
     ``lat`` (NaN without a locations file), and ``visits``, the history's stays at that place.
 
     The raw ids come from the staypoints: a sample's history is the stays of the same user and
-    split just before its target (:func:`nextloc.data.make_samples`), so places unseen in
+    split just before its target (:func:`nextloc.data.split.make_samples`), so places unseen in
     training get a position too."""
-    from nextloc.data import split_and_encode
-    from nextloc.locations import coordinates_for
+    from nextloc.data.split import split_and_encode
+    from nextloc.data.locations import coordinates_for
 
     frame = split_and_encode(staypoints)
     row = int(np.flatnonzero(frame["id"].to_numpy() == split.staypoint_id[sample])[0])

@@ -1,1 +1,2 @@
-"""Validation-only hyperparameter searches of the registry on Optuna. Built on experiments and below."""
+"""Validation-only hyperparameter searches of the registry on Optuna. Built on experiments
+and below."""

@@ -11,7 +11,7 @@ sampled trials early. Listed points are never pruned.
 
 A search may start from another search's best point (``base_search``); the best trial of such a
 child search replaces the base's best point only if it scores higher on validation
-(``nextloc.registry.best_point``).
+(``nextloc.experiments.registry.best_point``).
 
 The study lives in a SQLite file under ``runs/search/`` by default, or in any Optuna storage
 (``--storage postgresql://...``): several workers, on one machine (``--jobs``) or many, share
@@ -35,12 +35,12 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from nextloc import study as studies
-from nextloc.errors import ConfigError
-from nextloc.paths import atomic_write
-from nextloc.registry import (best_point, fill_placeholders, search_placeholders, search_spec,
-                              train_config)
-from nextloc.results import read_search_table, search_table_path
+from nextloc.search import study as studies
+from nextloc.core.errors import ConfigError
+from nextloc.core.paths import atomic_write
+from nextloc.experiments.registry import (best_point, fill_placeholders, search_placeholders,
+                                          search_spec, train_config)
+from nextloc.experiments.results import read_search_table, search_table_path
 
 STEP_STRIDE = 1000   # a trial reports seed number k, epoch e at step k * STEP_STRIDE + e
 POLL_SECONDS = 10    # how often an idle worker looks at the study while others finish
@@ -101,8 +101,8 @@ def open_study(plan: Plan, storage: str, sampler_seed: int) -> optuna.Study:
 
 
 def _train_one_seed(base: dict, point: dict, seed: int, on_epoch) -> dict:
-    from nextloc.data import load_dataset
-    from nextloc.train import train
+    from nextloc.data.split import load_dataset
+    from nextloc.training.loop import train
 
     settings = {key: fill_placeholders(value, search_placeholders(seed))
                 for key, value in {**base, **point}.items()}

@@ -24,8 +24,8 @@ from optuna.distributions import (BaseDistribution, CategoricalDistribution, Flo
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from nextloc import paths
-from nextloc.errors import ConfigError
+from nextloc.core import paths
+from nextloc.core.errors import ConfigError
 
 DONE = (TrialState.COMPLETE, TrialState.PRUNED)
 ACTIVE = (TrialState.RUNNING, TrialState.WAITING)
@@ -35,7 +35,7 @@ HEARTBEAT_SECONDS, GRACE_SECONDS = 20, 60
 ROW_COLUMNS = ["seeds", "n_params", "best_epoch", "val_acc1", "val_mrr", "train_seconds"]
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-# A trial that steps aside for another one (nextloc.search.SkipTrial) is no warning; real
+# A trial that steps aside for another one (nextloc.search.run.SkipTrial) is no warning; real
 # errors of a trial still end the worker with their traceback.
 logging.getLogger("optuna.study._optimize").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)

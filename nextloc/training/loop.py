@@ -15,21 +15,21 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from nextloc.batching import batches, keep_recent_fraction, mask_new_locations
-from nextloc.data import GeolifeData, Split
-from nextloc.device import keep_freed_memory, resolve_device, set_seed, set_threads
-from nextloc.errors import TrainingError
-from nextloc.metrics import MetricAccumulator, known_places, top1
+from nextloc.data.batching import batches, keep_recent_fraction, mask_new_locations
+from nextloc.data.split import GeolifeData, Split
+from nextloc.core.device import keep_freed_memory, resolve_device, set_seed, set_threads
+from nextloc.core.errors import TrainingError
+from nextloc.training.metrics import MetricAccumulator, known_places, top1
 from nextloc.models import NextLocationModel, build_model, count_parameters
 from nextloc.models.checkpoint import save_checkpoint
-from nextloc.optimizer import FlatAdamW, lr_factor
-from nextloc.paths import atomic_write
-from nextloc.settings_check import check_setting
+from nextloc.training.optimizer import FlatAdamW, lr_factor
+from nextloc.core.paths import atomic_write
+from nextloc.training.settings import check_setting
 
 
 @dataclass
 class TrainConfig:
-    """Training settings; each is checked on creation (:mod:`nextloc.settings_check`): numbers
+    """Training settings; each is checked on creation (:mod:`nextloc.training.settings`): numbers
     must be numbers (a string such as "1e-3" is refused), finite, and in range."""
 
     model: str = "baseline"
@@ -45,10 +45,10 @@ class TrainConfig:
     grad_clip: float = 1.0
     refit: bool = False         # train on train + validation for exactly `epochs`, no selection
     # fraction of each user's training days after which new locations are relabelled "unseen"
-    # (see nextloc.data.mask_new_locations); None leaves the training split as it is
+    # (see nextloc.data.split.mask_new_locations); None leaves the training split as it is
     mask_new_locations_after: float | None = None
     # share of each user's training samples trained on, the most recent ones (learning curves;
-    # see nextloc.batching.keep_recent_fraction); validation and test are never reduced
+    # see nextloc.data.batching.keep_recent_fraction); validation and test are never reduced
     train_fraction: float = 1.0
     # decay of an exponential moving average of the weights, updated after every step; the
     # average, not the last weights, is validated, kept by early stopping and tested (None: off)
@@ -215,7 +215,7 @@ def fit(model: NextLocationModel, config: TrainConfig, train_split: Split, valid
     if not trainable or not config.epochs:
         return [], 0
     keep_freed_memory()
-    # One fused AdamW step over one flat buffer of all parameters (see nextloc.optimizer).
+    # One fused AdamW step over one flat buffer of all parameters (see nextloc.training.optimizer).
     optimizer = FlatAdamW(trainable, lr=config.lr, weight_decay=config.weight_decay,
                           fused=device.type in ("cpu", "cuda"), average=config.weight_average)
     steps_per_epoch = math.ceil(len(train_split) / config.batch_size)

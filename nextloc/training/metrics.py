@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nextloc.data import UNSEEN
+from nextloc.data.split import UNSEEN
 
 TOP_K = (1, 5, 10)
 

@@ -1,8 +1,9 @@
-"""Type and range checks of training settings, one rule per :class:`nextloc.train.TrainConfig`
-field, shared by the config itself and by the experiment registry.
+"""Type and range checks of training settings, one rule per
+:class:`nextloc.training.loop.TrainConfig` field, shared by the config itself and by the experiment
+registry.
 
 Numbers must be numbers. A string such as ``"1e-3"`` is refused with a message rather than
-converted: nextloc reads YAML with the YAML 1.2 number rules (:mod:`nextloc.config_file`), so
+converted: nextloc reads YAML with the YAML 1.2 number rules (:mod:`nextloc.core.config_file`), so
 ``lr: 1e-3`` in experiments.yaml is already a float, and a string only arrives from Python code
 or a quoted YAML value. Integer settings take integers; an integral float (``30.0``) is accepted
 as the integer. Booleans are never numbers.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Callable
 
-from nextloc.errors import ConfigError, shorten
+from nextloc.core.errors import ConfigError, shorten
 
 MAX_SEED = 2**32 - 1  # numpy's seeding range
 
