@@ -27,7 +27,7 @@ from nextloc.experiments.registry import epochs_from, fill_placeholders, load_re
 from nextloc.experiments.results import archive_runs, best_trial, read_metrics, record_metrics
 from nextloc.experiments.runner import run_all
 from nextloc.search.run import run_search
-from nextloc.training.loop import TrainConfig
+from nextloc.training.settings import TrainConfig
 
 RUN_X = ["run", "x", "--quick"]
 

@@ -398,7 +398,7 @@ def test_thread_counts_are_capped_near_the_cpu_count():
 
     from nextloc.core.device import set_threads
     from nextloc.core.errors import ConfigError
-    from nextloc.training.loop import TrainConfig
+    from nextloc.training.settings import TrainConfig
 
     with pytest.raises(ConfigError, match="num_threads"):
         TrainConfig(num_threads=100_000)

@@ -278,7 +278,7 @@ def test_every_training_setting_has_a_check():
     from dataclasses import fields
 
     from nextloc.training.settings import RULES
-    from nextloc.training.loop import TrainConfig
+    from nextloc.training.settings import TrainConfig
 
     assert {f.name for f in fields(TrainConfig)} == set(RULES)
 

@@ -164,7 +164,8 @@ def test_evaluation_in_length_order_gives_the_predictions_in_split_order(tiny_da
 
 @pytest.mark.parametrize("refit", [False, True])
 def test_training_with_a_weight_average_tests_the_average(tiny_data, refit):
-    from nextloc.training.loop import TrainConfig, train
+    from nextloc.training.loop import train
+    from nextloc.training.settings import TrainConfig
 
     def run(average):
         config = TrainConfig(model="pointer", epochs=2, device="cpu", refit=refit,

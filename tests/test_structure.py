@@ -4,6 +4,8 @@ modules small enough to read in one sitting."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -112,6 +114,16 @@ def test_the_order_check_finds_a_wrong_import():
 
 def test_few_modules_at_the_top():
     assert len(list(PACKAGE.glob("*.py"))) <= MAX_TOP_MODULES
+
+
+def test_reading_the_registry_does_not_import_torch():
+    """The registry and the training settings it checks are read without loading torch (seconds
+    saved by every command and notebook that only looks at experiments)."""
+    code = ("import sys, nextloc.experiments, nextloc.experiments.registry as registry; "
+            "registry.load_registry(); print(sorted(m for m in sys.modules if m.startswith('torch')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: p.name)

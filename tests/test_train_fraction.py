@@ -9,7 +9,8 @@ import torch
 
 from nextloc.data.batching import keep_recent_fraction, mask_new_locations, select_samples
 from nextloc.core.errors import ConfigError
-from nextloc.training.loop import TrainConfig, prepare
+from nextloc.training.loop import prepare
+from nextloc.training.settings import TrainConfig
 
 
 def history(split, sample: int) -> dict[str, list]:

@@ -12,7 +12,8 @@ from nextloc.cli import main
 from nextloc.data.split import build_dataset
 from nextloc.core.paths import RESULTS_DIR
 from nextloc.models import build_model, count_parameters
-from nextloc.training.loop import TrainConfig, train
+from nextloc.training.loop import train
+from nextloc.training.settings import TrainConfig
 
 
 @pytest.fixture

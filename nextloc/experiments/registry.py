@@ -33,7 +33,7 @@ from nextloc.core.config_file import read_yaml
 from nextloc.core.errors import ConfigError, shorten
 from nextloc.experiments.registry_check import (METADATA_KEYS, check_ablations, check_registry,
                                                 check_sections)
-from nextloc.training.loop import TrainConfig
+from nextloc.training.settings import TrainConfig
 
 QUICK_SETTINGS = {"epochs": 2, "max_batches": 8, "warmup_epochs": 1}
 PLACEHOLDERS = ("checkpoints", "seed", "next_seed")

@@ -8,7 +8,7 @@ from dataclasses import fields
 from nextloc.core.errors import ConfigError, shorten
 from nextloc.core.paths import is_plain_name
 from nextloc.training.settings import MAX_SEED, check_setting
-from nextloc.training.loop import TrainConfig
+from nextloc.training.settings import TrainConfig
 
 SECTIONS = {"experiments": dict, "ablations": dict, "searches": dict, "analyses": dict,
             "tables": dict, "sweeps": dict, "targets": list, "published": list,

@@ -37,7 +37,7 @@ def registry_settings(model: str) -> tuple[dict, str]:
     names = [name for name in experiments if standalone(name)]
     names.sort(key=lambda name: name != model)
     if not names:
-        return {"model": model}, "defaults of nextloc.training.loop.TrainConfig"
+        return {"model": model}, "defaults of nextloc.training.settings.TrainConfig"
     return experiment_settings(names[0]), f"experiments.yaml: {names[0]}"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -24,43 +24,7 @@ from nextloc.models import NextLocationModel, build_model, count_parameters
 from nextloc.models.checkpoint import save_checkpoint
 from nextloc.training.optimizer import FlatAdamW, lr_factor
 from nextloc.core.paths import atomic_write
-from nextloc.training.settings import check_setting
-
-
-@dataclass
-class TrainConfig:
-    """Training settings; each is checked on creation (:mod:`nextloc.training.settings`): numbers
-    must be numbers (a string such as "1e-3" is refused), finite, and in range."""
-
-    model: str = "baseline"
-    model_options: dict = field(default_factory=dict)
-    seed: int = 42
-    epochs: int = 60            # upper bound with early stopping; exact count when refitting
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    label_smoothing: float = 0.1
-    warmup_epochs: int = 2
-    patience: int = 10          # epochs without a better validation Acc@1 before stopping
-    grad_clip: float = 1.0
-    refit: bool = False         # train on train + validation for exactly `epochs`, no selection
-    # fraction of each user's training days after which new locations are relabelled "unseen"
-    # (see nextloc.data.split.mask_new_locations); None leaves the training split as it is
-    mask_new_locations_after: float | None = None
-    # share of each user's training samples trained on, the most recent ones (learning curves;
-    # see nextloc.data.batching.keep_recent_fraction); validation and test are never reduced
-    train_fraction: float = 1.0
-    # decay of an exponential moving average of the weights, updated after every step; the
-    # average, not the last weights, is validated, kept by early stopping and tested (None: off)
-    weight_average: float | None = None
-    max_batches: int | None = None  # quick mode: cap batches per epoch (and per evaluation)
-    device: str = "auto"
-    num_threads: int | None = None
-    over_budget_ok: bool = False
-
-    def __post_init__(self):
-        for setting in fields(self):
-            setattr(self, setting.name, check_setting(setting.name, getattr(self, setting.name)))
+from nextloc.training.settings import TrainConfig
 
 
 def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:

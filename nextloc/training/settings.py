@@ -1,6 +1,6 @@
-"""Type and range checks of training settings, one rule per
-:class:`nextloc.training.loop.TrainConfig` field, shared by the config itself and by the experiment
-registry.
+"""The training settings, :class:`TrainConfig`, and their type and range checks, one rule per
+field, shared by the config itself and by the experiment registry. No torch here: reading and
+checking the registry does not load it.
 
 Numbers must be numbers. A string such as ``"1e-3"`` is refused with a message rather than
 converted: nextloc reads YAML with the YAML 1.2 number rules (:mod:`nextloc.core.config_file`), so
@@ -11,6 +11,7 @@ as the integer. Booleans are never numbers.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field, fields
 from typing import Callable
 
 from nextloc.core.errors import ConfigError, shorten
@@ -99,3 +100,39 @@ RULES: dict[str, Callable] = {
 def check_setting(name: str, value):
     """The value of training setting ``name``, checked (integral floats become ints)."""
     return RULES[name](name, value) if name in RULES else value
+
+
+@dataclass
+class TrainConfig:
+    """Training settings; each is checked on creation (:func:`check_setting`): numbers must be
+    numbers (a string such as "1e-3" is refused), finite, and in range."""
+
+    model: str = "baseline"
+    model_options: dict = field(default_factory=dict)
+    seed: int = 42
+    epochs: int = 60            # upper bound with early stopping; exact count when refitting
+    batch_size: int = 64
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.1
+    warmup_epochs: int = 2
+    patience: int = 10          # epochs without a better validation Acc@1 before stopping
+    grad_clip: float = 1.0
+    refit: bool = False         # train on train + validation for exactly `epochs`, no selection
+    # fraction of each user's training days after which new locations are relabelled "unseen"
+    # (see nextloc.data.split.mask_new_locations); None leaves the training split as it is
+    mask_new_locations_after: float | None = None
+    # share of each user's training samples trained on, the most recent ones (learning curves;
+    # see nextloc.data.batching.keep_recent_fraction); validation and test are never reduced
+    train_fraction: float = 1.0
+    # decay of an exponential moving average of the weights, updated after every step; the
+    # average, not the last weights, is validated, kept by early stopping and tested (None: off)
+    weight_average: float | None = None
+    max_batches: int | None = None  # quick mode: cap batches per epoch (and per evaluation)
+    device: str = "auto"
+    num_threads: int | None = None
+    over_budget_ok: bool = False
+
+    def __post_init__(self):
+        for setting in fields(self):
+            setattr(self, setting.name, check_setting(setting.name, getattr(self, setting.name)))
