@@ -109,13 +109,13 @@ def train_command(args) -> None:
 def add_train_parser(commands) -> None:
     parser = commands.add_parser(
         "train", help="train and evaluate one model on a dataset, outside the registry",
-        description="The headline settings of the model's experiment in experiments.yaml (or "
+        description="The headline settings of the model's experiment in the registry (or "
                     "--config FILE), the standard split, early stopping on validation, one test "
                     "evaluation. Prints metrics; writes nothing to results/.")
     add_data_option(parser)
     parser.add_argument("--model", help="a registered model: pointer, markov, baseline, ...")
     parser.add_argument("--config", metavar="FILE", help="YAML training settings, in the "
-                        "form of an experiments.yaml entry")
+                        "form of a registry entry")
     parser.add_argument("--seed", type=bounded_int(0, 2**32 - 1), default=42)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     add_previous_day_option(parser)
@@ -170,7 +170,7 @@ def add_benchmark_parser(commands) -> None:
                         help="speed: this code against the commit before the speed-up, "
                         "into results/benchmarks/training.json")
     parser.add_argument("experiments", nargs="*", help="for 'speed' (default: the baseline, the "
-                        "pointer, the pair and the headline of experiments.yaml)")
+                        "pointer, the pair and the headline of the registry)")
     # Checked before minutes of measuring: --repeats -1 once wrote Infinity into results/.
     parser.add_argument("--steps", type=bounded_int(1, 100_000), default=40, help="timed "
                         "training batches ('speed')")
@@ -205,7 +205,7 @@ def parser() -> argparse.ArgumentParser:
     data.set_defaults(handler=data_command)
 
     search = commands.add_parser("search", help="hyperparameter search on validation")
-    search.add_argument("names", nargs="+", help="searches of experiments.yaml, in order")
+    search.add_argument("names", nargs="+", help="searches of the registry, in order")
     search.add_argument("--jobs", "--workers", type=bounded_int(1), default=2,
                         help="worker processes on this machine, one trial each at a time")
     search.add_argument("--storage", help="an Optuna storage URL shared by all workers, e.g. "
@@ -215,7 +215,7 @@ def parser() -> argparse.ArgumentParser:
     search.set_defaults(handler=search_command)
 
     run = commands.add_parser("run", help="run experiments with papermill")
-    run.add_argument("names", nargs="*", help="experiments (default: all in experiments.yaml)")
+    run.add_argument("names", nargs="*", help="experiments (default: all in the registry)")
     run.add_argument("--quick", action="store_true", help="tiny epochs, scratch outputs only")
     run.add_argument("--jobs", type=bounded_int(1), default=2,
                      help="runs in parallel (1 thread each)")

@@ -124,10 +124,10 @@ def tiny_data_dir(write_csvs, tiny_frames) -> Path:
 
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> Path:
-    """A temporary project (see tests/project_tools.py): experiments.yaml, results/, book/runs/
+    """A temporary project (see tests/project_tools.py): a registry file, results/, book/runs/
     and runs/ under tmp_path/project, and every nextloc path pointing there, so a test can run,
     record and archive without touching the repository. Write the registry to
-    ``project / "experiments.yaml"``."""
+    ``registry_file(project)`` (tests/project_tools.py)."""
     from project_tools import make_project, rebase_paths
 
     root = make_project(tmp_path / "project", {"experiments": {}})

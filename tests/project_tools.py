@@ -1,5 +1,5 @@
 """Temporary projects for tests that run commands: a folder laid out like the repository (its own
-experiments.yaml, results/, book/runs/, runs/), and three ways to run nextloc against it without
+experiments/main.yaml, results/, book/runs/, runs/), and three ways to run nextloc against it without
 ever touching the repository's results:
 
 - :func:`rebase_paths`: in this process, every project path of nextloc (``nextloc.core.paths`` and
@@ -71,15 +71,21 @@ def rebase_paths(root: Path, setattr_=setattr) -> None:
         setattr_(module, attribute, path)
 
 
+def registry_file(root: Path) -> Path:
+    """The one registry file of a test project (the report's registry has one per chapter)."""
+    (root / "experiments").mkdir(parents=True, exist_ok=True)
+    return root / "experiments" / "main.yaml"
+
+
 def make_project(root: Path, registry: dict, notebooks: dict[str, dict] | None = None) -> Path:
-    """A project folder with ``registry`` as experiments.yaml, the real notebook templates (and
+    """A project folder with ``registry`` as its registry file, the real notebook templates (and
     ``notebooks``, name -> notebook JSON, beside them), and empty results/ and book/runs/."""
     (root / "notebooks").mkdir(parents=True)
     for template in (REPOSITORY / "notebooks").glob("*.ipynb"):
         shutil.copy(template, root / "notebooks")
     for name, notebook in (notebooks or {}).items():
         (root / "notebooks" / f"{name}.ipynb").write_text(json_dump(notebook))
-    (root / "experiments.yaml").write_text(yaml.safe_dump(registry, sort_keys=False))
+    registry_file(root).write_text(yaml.safe_dump(registry, sort_keys=False))
     for folder in ("results/runs", "results/search", "book/runs", "runs"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     return root
@@ -91,7 +97,7 @@ def full_project(root):
 
 
 def populate(root):
-    (root / "experiments.yaml").write_text(yaml.safe_dump(REGISTRY))
+    registry_file(root).write_text(yaml.safe_dump(REGISTRY))
     pd.DataFrame([GOOD_ROW]).to_csv(root / "results" / "metrics.csv", index=False)
     (root / "results" / "runs" / "x" / "seed_1").mkdir(parents=True)
     (root / "results" / "runs" / "x" / "seed_1" / "metrics.json").write_text("{}")

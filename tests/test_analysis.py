@@ -5,6 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from project_tools import registry_file
+
 import nextloc.report.analysis
 from nextloc.report.analysis import accuracy_by, learning_curves, sample_features
 from nextloc.data.split import UNSEEN
@@ -234,7 +236,7 @@ def test_trained_pointer_says_where_its_model_comes_from(project, tiny_data):
     from nextloc.core.paths import checkpoint_path
 
     small = {"model.dim": 16, "model.heads": 2, "model.feedforward": 32}
-    (project / "experiments.yaml").write_text(yaml.safe_dump({"experiments": {
+    registry_file(project).write_text(yaml.safe_dump({"experiments": {
         "tiny_pointer": {"model": "pointer", **small, "seeds": [3, 4, 5]},
         "tiny_student": {"model": "pointer_ensemble", **small, "model.distill": 0.5,
                          "model.teacher": ["{checkpoints}/tiny_pointer/seed_3.safetensors"],

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from project_tools import GOOD_ROW, REGISTRY, ForkedCli, full_project, snapshot
+from project_tools import ForkedCli, GOOD_ROW, REGISTRY, full_project, registry_file, snapshot
 from test_bad_inputs import check_clean_failure
 
 from nextloc.cli import main
@@ -104,7 +104,7 @@ def test_tables_refuse_an_over_budget_headline(forked_cli, tmp_path):
                                             "xr": {"model": "persistent", "seeds": [1],
                                                    "refit": True}},
                 "headline": {"train_only": "x", "refit": "xr"}}
-    (root / "experiments.yaml").write_text(yaml.safe_dump(registry))
+    registry_file(root).write_text(yaml.safe_dump(registry))
     pd.DataFrame([{**GOOD_ROW, "n_params": 9_000_000},
                   {**GOOD_ROW, "experiment": "xr", "n_params": 9_000_000}]).to_csv(
         root / "results" / "metrics.csv", index=False)
@@ -163,10 +163,10 @@ def test_registry_settings_a_run_cannot_honour_are_refused(forked_cli, tmp_path,
     registry = {**REGISTRY, "experiments": {**REGISTRY["experiments"],
                                             "x": {"model": "persistent", "seeds": [1],
                                                   key: value}}}
-    (root / "experiments.yaml").write_text(yaml.safe_dump(registry))
+    registry_file(root).write_text(yaml.safe_dump(registry))
     before = snapshot(root)
     code, out, err = forked_cli(root, "run", "x", "--quick")
-    check_clean_failure(code, out, err, f"'{key}' cannot be set in experiments.yaml")
+    check_clean_failure(code, out, err, f"'{key}' cannot be set in the registry")
     assert snapshot(root) == before
 
 
@@ -292,7 +292,7 @@ def with_registry(experiments=None, searches=None):
     def change(root):
         registry = {"experiments": {**REGISTRY["experiments"], **(experiments or {})},
                     "searches": {**REGISTRY["searches"], **(searches or {})}}
-        (root / "experiments.yaml").write_text(yaml.safe_dump(registry))
+        registry_file(root).write_text(yaml.safe_dump(registry))
     return change
 
 
@@ -441,7 +441,7 @@ def test_a_run_goes_after_the_runs_it_reads_whatever_the_registry_order(project)
 
     reader = {"model": "ensemble", "seeds": [1],
               "model.members": ["{checkpoints}/teacher/seed_{seed}.safetensors"]}
-    (project / "experiments.yaml").write_text(yaml.safe_dump({"experiments": {
+    registry_file(project).write_text(yaml.safe_dump({"experiments": {
         "reader": reader, "other": {"model": "persistent", "seeds": [1]},
         "teacher": {"model": "persistent", "seeds": [1]}}}))
     experiments = load_registry()["experiments"]

@@ -6,6 +6,8 @@ import json
 import pytest
 import yaml
 
+from project_tools import registry_file
+
 import nextloc.core.paths
 import nextloc.experiments.preflight
 import nextloc.experiments.runner
@@ -39,10 +41,10 @@ def test_missing_data_folder_is_one_error_line_and_exit_code_2(tmp_path, monkeyp
 @pytest.fixture
 def no_notebooks(tmp_path, monkeypatch):
     """A temporary registry, and notebook execution that fails the test if it is ever reached."""
-    path = tmp_path / "experiments.yaml"
+    path = registry_file(tmp_path)
     path.write_text(yaml.safe_dump({"experiments": {
         "known": {"model": "persistent", "seeds": [42]}}}))
-    monkeypatch.setattr(nextloc.core.paths, "REGISTRY_FILE", path)
+    monkeypatch.setattr(nextloc.core.paths, "REGISTRY_DIR", path.parent)
 
     def forbidden(*args, **kwargs):
         pytest.fail("a notebook was executed")
@@ -69,7 +71,7 @@ def test_run_whose_teacher_checkpoints_are_missing_fails_before_running_anything
     checked = []
     monkeypatch.setattr(nextloc.experiments.preflight, "check_model",
                         lambda *args: checked.append(args[0]))
-    nextloc.core.paths.REGISTRY_FILE.write_text(yaml.safe_dump({"experiments": {
+    registry_file(nextloc.core.paths.REGISTRY_DIR.parent).write_text(yaml.safe_dump({"experiments": {
         "teacher": {"model": "pointer", "seeds": [42]},
         "student": {"model": "pointer_ensemble", "seeds": [42], "model.distill": 0.5,
                     "model.teacher": ["{checkpoints}/teacher/seed_42.safetensors"]}}},

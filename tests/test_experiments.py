@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from project_tools import registry_file
+
 import nextloc.core.paths
 import nextloc.experiments.results
 from nextloc.core.paths import PROJECT_ROOT
@@ -32,9 +34,9 @@ REGISTRY = {"experiments": {
 @pytest.fixture
 def registry(tmp_path, monkeypatch) -> Path:
     """REGISTRY as the experiment registry, and an (absent) metrics file, both in tmp_path."""
-    path = tmp_path / "experiments.yaml"
+    path = registry_file(tmp_path)
     path.write_text(yaml.safe_dump(REGISTRY))
-    monkeypatch.setattr(nextloc.core.paths, "REGISTRY_FILE", path)
+    monkeypatch.setattr(nextloc.core.paths, "REGISTRY_DIR", path.parent)
     monkeypatch.setattr(nextloc.core.paths, "METRICS_FILE", tmp_path / "metrics.csv")
     return path
 
@@ -134,7 +136,7 @@ def test_unknown_experiment(registry):
 
 
 def test_missing_registry_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.core.paths, "REGISTRY_FILE", tmp_path / "absent.yaml")
+    monkeypatch.setattr(nextloc.core.paths, "REGISTRY_DIR", tmp_path / "absent")
     with pytest.raises(ConfigError, match="registry not found"):
         experiment_settings("x")
 
@@ -247,7 +249,7 @@ def test_archive_moves_runs_and_rows_out_of_the_live_results(tmp_path, monkeypat
 
 def test_a_refit_records_the_epochs_it_used_and_where_they_came_from(project, monkeypatch,
                                                                      tiny_data_dir):
-    (project / "experiments.yaml").write_text(yaml.safe_dump({"experiments": {
+    registry_file(project).write_text(yaml.safe_dump({"experiments": {
         "src": {"model": "persistent", "seeds": [42, 123, 7]},
         "src_refit": {"model": "persistent", "refit": True, "epochs_from": "src",
                       "seeds": [42]}}}))

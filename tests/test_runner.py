@@ -10,6 +10,8 @@ from concurrent.futures import Future
 import pytest
 import yaml
 
+from project_tools import registry_file
+
 import nextloc.core.paths
 import nextloc.experiments.runner
 from nextloc.core.errors import RunError
@@ -27,7 +29,7 @@ def test_dependencies_are_the_epochs_source_and_every_checkpoint_named(project):
         "pair_over_budget": {"model": "ensemble", "model.members": MEMBERS, "seeds": seeds},
         "distilled": {"model": "pointer_ensemble", "seeds": seeds, "model.distill": 0.5,
                       "model.teacher": ["{checkpoints}/y/seed_42.safetensors"]}}
-    (project / "experiments.yaml").write_text(yaml.safe_dump({"experiments": experiments}))
+    registry_file(project).write_text(yaml.safe_dump({"experiments": experiments}))
     found = {name: dependencies(name, spec) for name, spec in experiments.items()}
     assert found == {"x": set(), "y": set(), "plain": set(), "refit": {"x"},
                      "pair_over_budget": {"x", "y"}, "distilled": {"y"}}
@@ -49,7 +51,7 @@ def recorded_runs(project, monkeypatch) -> list[tuple[str, str, float]]:
     monkeypatch.setattr(nextloc.experiments.runner, "execute", fake_execute)
     monkeypatch.setattr(nextloc.experiments.runner, "is_up_to_date", lambda *args: False)
     monkeypatch.setattr(nextloc.experiments.runner, "check_runs", lambda *args: None)
-    path = project / "experiments.yaml"
+    path = registry_file(project)
     path.write_text(yaml.safe_dump({"experiments": {
         "x": {"model": "baseline", "seeds": [1, 2, 3]},
         "y": {"model": "baseline", "seeds": [4]},

@@ -18,6 +18,8 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
+from project_tools import registry_file
+
 import nextloc.core.paths
 import nextloc.search.run
 import nextloc.training.loop
@@ -44,9 +46,9 @@ REGISTRY = {"experiments": {}, "searches": {
 @pytest.fixture
 def search(tmp_path, monkeypatch):
     """A registry in tmp_path; returns (storage URL, the training log)."""
-    path = tmp_path / "experiments.yaml"
+    path = registry_file(tmp_path)
     path.write_text(yaml.safe_dump(REGISTRY))
-    monkeypatch.setattr(nextloc.core.paths, "REGISTRY_FILE", path)
+    monkeypatch.setattr(nextloc.core.paths, "REGISTRY_DIR", path.parent)
     monkeypatch.setattr(nextloc.core.paths, "SEARCH_DIR", tmp_path / "results" / "search")
     monkeypatch.setattr(nextloc.core.paths, "RUN_SCRATCH", tmp_path / "runs")
     monkeypatch.setattr(nextloc.search.run, "POLL_SECONDS", 0.2)
@@ -197,7 +199,7 @@ def test_a_real_tiny_search_trains_on_validation_only(search, tiny_data_dir, mon
         "base": {"model": "pointer", "epochs": 2, "batch_size": 64, "model.dim": 16,
                  "model.feedforward": 32},
         "space": {"lr": [0.001, 0.003]}}}}
-    nextloc.core.paths.REGISTRY_FILE.write_text(yaml.safe_dump(registry))
+    registry_file(nextloc.core.paths.REGISTRY_DIR.parent).write_text(yaml.safe_dump(registry))
     seen = []
     evaluate = nextloc.training.loop.evaluate
     monkeypatch.setattr(nextloc.training.loop, "evaluate",

@@ -41,7 +41,7 @@ def test_markov_metrics_are_those_of_a_direct_run(folder, tiny_frames, capsys):
     staypoints = tiny_frames[0]
     direct = train(TrainConfig(model="markov"), build_dataset(staypoints, staypoints["id"]),
                    progress=False)
-    assert report["settings"] == "experiments.yaml: markov"
+    assert report["settings"] == "registry: markov"
     assert report["n_params"] == 0 and report["samples"]["test"] == report["test"]["n"] > 0
     for split, metrics in (("validation", direct.val), ("test", direct.test)):
         for key in ("acc1", "acc5", "mrr"):
@@ -52,7 +52,7 @@ def test_markov_metrics_are_those_of_a_direct_run(folder, tiny_frames, capsys):
 def test_pointer_uses_the_headline_configuration(folder, capsys):
     report = run_json(capsys, "--data", str(folder), "--model", "pointer", "--epochs", "1",
                       "--device", "cpu")
-    assert report["settings"] == "experiments.yaml: pointer"
+    assert report["settings"] == "registry: pointer"
     assert report["epochs_run"] == 1 and report["device"] == "cpu"
     # The searched capacity of the pointer experiment (dim 64), not the model's default size.
     expected = build_model("pointer", report["num_classes"], report["num_users"], dim=64,
@@ -85,7 +85,7 @@ def test_checkins_without_durations_train_and_say_so(tmp_path, tiny_frames, caps
 def test_plain_text_report(folder, capsys):
     assert main(["train", "--data", str(folder), "--model", "persistent"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].startswith(f"persistent on {folder} (settings: experiments.yaml")
+    assert out.splitlines()[0].startswith(f"persistent on {folder} (settings: registry")
     assert out.splitlines()[-1].startswith("test ")
 
 
@@ -105,7 +105,7 @@ def test_bad_requests_are_one_clear_error(folder, capsys, argv, message):
     ("- model\n", "must be a mapping"),
     ("model: [unclosed\n", "cannot read the training settings"),
     ("model: baseline\n", "--model markov disagrees with model: baseline"),
-    ("search: pointer_capacity\n", "['search'] only work inside experiments.yaml"),
+    ("search: pointer_capacity\n", "['search'] only work inside the registry"),
 ])
 def test_bad_config_files_are_one_clear_error(folder, tmp_path, capsys, text, message):
     path = tmp_path / "bad.yaml"

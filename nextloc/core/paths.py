@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Callable
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-REGISTRY_FILE = PROJECT_ROOT / "experiments.yaml"
+REGISTRY_DIR = PROJECT_ROOT / "experiments"  # one YAML file per chapter of the book
 RESULTS_DIR = PROJECT_ROOT / "results"
 METRICS_FILE = RESULTS_DIR / "metrics.csv"
 SEARCH_DIR = RESULTS_DIR / "search"

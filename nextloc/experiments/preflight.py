@@ -106,7 +106,7 @@ def run_order(names: list[str], experiments: dict) -> list[str]:
     def visit(name: str, chain: list[str]) -> None:
         if name in chain:
             cycle = " -> ".join(chain[chain.index(name):] + [name])
-            raise ConfigError(f"experiments.yaml: experiments read each other's runs in a cycle "
+            raise ConfigError(f"registry: experiments read each other's runs in a cycle "
                               f"({shorten(cycle, 200)}); no order can run them.")
         if name not in found:
             found[name] = {d for d in dependencies(name, experiments[name]) if d in experiments}

@@ -1,4 +1,5 @@
-"""The experiment registry (``experiments.yaml``) and the resolution of an experiment's settings.
+"""The experiment registry (``experiments/*.yaml``, merged by :mod:`.registry_files`) and the
+resolution of an experiment's settings.
 
 An experiment is a model plus training settings; keys of :class:`TrainConfig` are training
 settings, ``model.<option>`` keys (or a ``model_options`` mapping) are the model's options.
@@ -29,10 +30,9 @@ from dataclasses import fields
 
 from nextloc.core import paths
 from nextloc.experiments import results
-from nextloc.core.config_file import read_yaml
 from nextloc.core.errors import ConfigError, shorten
-from nextloc.experiments.registry_check import (METADATA_KEYS, check_ablations, check_registry,
-                                                check_sections)
+from nextloc.experiments.registry_check import METADATA_KEYS, check_ablations, check_registry
+from nextloc.experiments.registry_files import read_registry_files
 from nextloc.training.settings import TrainConfig
 
 QUICK_SETTINGS = {"epochs": 2, "max_batches": 8, "warmup_epochs": 1}
@@ -41,16 +41,19 @@ PLACEHOLDERS = ("checkpoints", "seed", "next_seed")
 NOT_INHERITED = frozenset({"seeds", "description", "prior_report_acc1", "prior_report_by_seed"})
 
 
-_CACHE: dict = {}  # (path, hash of its bytes) -> the checked registry, parsed once
+_CACHE: dict = {}  # (folder, its files' names and hashes) -> the checked registry, parsed once
 
 
 def load_registry() -> dict:
-    """experiments.yaml, with its ``ablations:`` expanded into experiments (a fresh copy)."""
-    path = paths.REGISTRY_FILE
-    key = (str(path), hashlib.sha1(path.read_bytes()).hexdigest()) if path.is_file() else None
-    if key is None or key not in _CACHE:
+    """The registry of experiments/*.yaml, merged, with its ``ablations:`` expanded into
+    experiments (a fresh copy)."""
+    folder = paths.REGISTRY_DIR
+    files = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+    key = (str(folder), tuple((path.name, hashlib.sha1(path.read_bytes()).hexdigest())
+                              for path in files))
+    if not files or key not in _CACHE:
         _CACHE.clear()
-        _CACHE[key] = read_registry(path)
+        _CACHE[key] = read_registry(folder)
     return copy.deepcopy(_CACHE[key])
 
 
@@ -61,13 +64,12 @@ def headline_experiments() -> list[str]:
     return [headline[key] for key in ("train_only", "refit") if key in headline]
 
 
-def read_registry(path) -> dict:
-    registry = read_yaml(path, "experiment registry")
-    check_sections(registry, str(path))
+def read_registry(folder) -> dict:
+    registry = read_registry_files(folder)
     check_ablations(registry.get("ablations") or {}, registry["experiments"])
     registry["experiments"] = expand_ablations(registry["experiments"],
                                                registry.get("ablations") or {})
-    check_registry(registry, str(path))
+    check_registry(registry, str(folder))
     return registry
 
 
@@ -75,7 +77,7 @@ def expand_ablations(experiments: dict, ablations: dict) -> dict:
     expanded = dict(experiments)
     for base, spec in ablations.items():
         if base not in experiments:
-            raise ConfigError(f"ablations: '{base}' is not an experiment of experiments.yaml")
+            raise ConfigError(f"ablations: '{base}' is not an experiment of the registry")
         inherited = {k: v for k, v in experiments[base].items() if k not in NOT_INHERITED}
         for switch, settings in switch_settings(spec.get("without", [])).items():
             name = f"{base}_no_{switch}"
@@ -100,7 +102,7 @@ def switch_settings(without: list) -> dict[str, dict]:
 
 
 def ablations_of(base: str) -> list[str]:
-    """The ablation experiments of ``base``, in the order experiments.yaml lists them."""
+    """The ablation experiments of ``base``, in the order the registry lists them."""
     spec = (load_registry().get("ablations") or {}).get(base, {})
     return [f"{base}_no_{switch}" for switch in switch_settings(spec.get("without", []))]
 
@@ -122,7 +124,7 @@ def train_config(settings: dict, **overrides) -> TrainConfig:
 
 def epochs_from(experiment: str) -> dict:
     """How a refit's epochs are chosen: the median best epoch (chosen on validation) of
-    ``experiment``'s runs on the seeds experiments.yaml lists for it, half up (5.5 -> 6). Runs of
+    ``experiment``'s runs on the seeds the registry lists for it, half up (5.5 -> 6). Runs of
     other seeds (``nextloc run EXPERIMENT --seeds ...``) do not count. Returns the epochs with the
     per-seed best epochs they came from, which the refit's config.json records."""
     seeds = load_registry()["experiments"][experiment]["seeds"]
@@ -148,7 +150,7 @@ def experiment_settings(name: str, quick: bool = False, resolve_epochs: bool = T
     it reads exist."""
     experiments = load_registry()["experiments"]
     if name not in experiments:
-        raise ConfigError(f"unknown experiment '{name}'; experiments.yaml defines "
+        raise ConfigError(f"unknown experiment '{name}'; the registry defines "
                           f"{sorted(experiments)}")
     spec = dict(experiments[name])
     settings = {k: v for k, v in spec.items() if k not in METADATA_KEYS}
@@ -202,7 +204,7 @@ def search_placeholders(seed: int, quick: bool = False) -> dict:
 def search_spec(name: str) -> dict:
     searches = load_registry().get("searches", {})
     if name not in searches:
-        raise ConfigError(f"unknown search '{name}'; defined in experiments.yaml: "
+        raise ConfigError(f"unknown search '{name}'; defined in the registry: "
                           f"{sorted(searches)}")
     return searches[name]
 

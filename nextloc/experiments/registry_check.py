@@ -1,4 +1,4 @@
-"""The shape of ``experiments.yaml``, checked when it is read: known sections, one mapping per
+"""The shape of ``experiments/*.yaml``, checked when it is read: known sections, one mapping per
 experiment with a model and a list of seeds, known keys with values of the right type. Each
 problem is one message naming the experiment and the key."""
 from __future__ import annotations
@@ -7,12 +7,12 @@ from dataclasses import fields
 
 from nextloc.core.errors import ConfigError, shorten
 from nextloc.core.paths import is_plain_name
-from nextloc.training.settings import MAX_SEED, check_setting
-from nextloc.training.settings import TrainConfig
+from nextloc.training.settings import MAX_SEED, TrainConfig, check_setting
 
 SECTIONS = {"experiments": dict, "ablations": dict, "searches": dict, "analyses": dict,
             "tables": dict, "sweeps": dict, "targets": list, "published": list,
-            "claims": list, "headline": dict, "statistics": dict, "road": list}
+            "claims": list, "headline": dict, "statistics": dict, "road": list,
+            "seed_sets": dict}
 # Keys of an experiment that describe or resolve it rather than set a training option.
 METADATA_KEYS = frozenset({"seeds", "search", "epochs_from", "notebook", "description",
                            "prior_report_acc1", "prior_report_by_seed"})
@@ -68,7 +68,7 @@ def check_metadata(where: str, key: str, value, registry: dict) -> None:
 
 
 def check_experiment(name, spec, registry: dict) -> None:
-    where = f"experiments.yaml, experiment '{shorten(name, 60)}'"
+    where = f"registry, experiment '{shorten(name, 60)}'"
     if not is_plain_name(name):
         raise ConfigError(f"{where}: an experiment name must be a plain name (letters, digits, "
                           f"_ . -), as it names folders.")
@@ -84,7 +84,7 @@ def check_experiment(name, spec, registry: dict) -> None:
         if key == "seed":
             raise ConfigError(f"{where}: 'seed' is set per run; list them as seeds: [42, ...].")
         if key in RUN_OWNED_KEYS:
-            raise ConfigError(f"{where}: '{key}' cannot be set in experiments.yaml, it is "
+            raise ConfigError(f"{where}: '{key}' cannot be set in the registry, it is "
                               f"{RUN_OWNED_KEYS[key]}; remove it.")
         if key in TRAINING_KEYS:
             check_setting(key, value)
@@ -99,7 +99,7 @@ def check_experiment(name, spec, registry: dict) -> None:
 def check_ablations(ablations: dict, experiments: dict) -> None:
     """``BASE: {seeds: [...], without: [switch or {switch: {settings}}, ...]}`` per entry."""
     for base, spec in ablations.items():
-        where = f"experiments.yaml, ablations of '{shorten(base, 60)}'"
+        where = f"registry, ablations of '{shorten(base, 60)}'"
         if not isinstance(experiments.get(base), dict):
             raise ConfigError(f"{where}: '{shorten(base, 60)}' is not an experiment.")
         if not isinstance(spec, dict) or not isinstance(spec.get("without"), list):
@@ -178,7 +178,7 @@ def check_searches(searches: dict, source: str) -> None:
                 if isinstance(searches[current], dict) else None
 
 
-def check_registry(registry, source: str = "experiments.yaml") -> None:
+def check_registry(registry, source: str = "experiments/") -> None:
     """Raise a ConfigError on the first problem of a loaded (ablations expanded) registry."""
     for name, spec in registry["experiments"].items():
         check_experiment(name, spec, registry)

@@ -137,7 +137,7 @@ def run_all(names: list[str] | None = None, quick: bool = False, jobs: int = 2,
     names = names or list(experiments) + list(analyses)
     unknown = [n for n in names if n not in experiments and n not in analyses]
     if unknown:
-        raise ConfigError(f"unknown experiment(s) {shorten(unknown, 100)}; experiments.yaml "
+        raise ConfigError(f"unknown experiment(s) {shorten(unknown, 100)}; the registry "
                           f"defines {shorten(sorted(experiments) + sorted(analyses), 200)}")
     selected = [n for n in experiments if n in names]
     selected = run_order(selected, experiments)  # each run after the runs it reads

@@ -1,7 +1,7 @@
 """``nextloc train``: one model on any dataset folder, outside the experiment registry.
 
 The settings are the registry's own experiment for the model (``pointer`` -> the resolved
-``pointer`` experiment of experiments.yaml, its searched hyperparameters included; ``markov`` ->
+``pointer`` experiment of the registry, its searched hyperparameters included; ``markov`` ->
 ``markov``), or a YAML file in the registry's flat form (training settings and
 ``model.<option>`` keys). The dataset gets the standard split of Hong et al. (2023); early
 stopping looks at validation only, and the chosen weights are evaluated once on test. Nothing
@@ -38,7 +38,7 @@ def registry_settings(model: str) -> tuple[dict, str]:
     names.sort(key=lambda name: name != model)
     if not names:
         return {"model": model}, "defaults of nextloc.training.settings.TrainConfig"
-    return experiment_settings(names[0]), f"experiments.yaml: {names[0]}"
+    return experiment_settings(names[0]), f"registry: {names[0]}"
 
 
 def file_settings(path: str | Path, model: str | None) -> tuple[dict, str]:
@@ -51,7 +51,7 @@ def file_settings(path: str | Path, model: str | None) -> tuple[dict, str]:
         raise ConfigError(f"{path}: cannot read the training settings ({first_line[:160]}).")
     if not isinstance(settings, dict):
         raise ConfigError(f"{path}: must be a mapping of setting: value, as an experiment of "
-                          f"experiments.yaml (model, lr, ..., model.<option>).")
+                          f"the registry (model, lr, ..., model.<option>).")
     if model is not None and settings.setdefault("model", model) != model:
         raise ConfigError(f"--model {model} disagrees with model: {settings['model']} in {path}.")
     if "model" not in settings:
@@ -61,7 +61,7 @@ def file_settings(path: str | Path, model: str | None) -> tuple[dict, str]:
                           f"settings of a file; pass --device instead (one thread is used).")
     registry_only = sorted(set(settings) & {"search", "epochs_from", "seeds"})
     if registry_only:
-        raise ConfigError(f"{path}: {registry_only} only work inside experiments.yaml; write the "
+        raise ConfigError(f"{path}: {registry_only} only work inside the registry; write the "
                           f"settings out (and pass --seed N).")
     return settings, str(path)
 

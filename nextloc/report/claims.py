@@ -1,4 +1,4 @@
-"""The prior report's claims (``claims:`` in experiments.yaml), each tested by one or more
+"""The prior report's claims (``claims:`` in the registry), each tested by one or more
 comparisons ("arms"), pooled into one estimate per claim, and given a size-aware verdict.
 
 A claim entry::

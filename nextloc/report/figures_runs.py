@@ -1,5 +1,5 @@
 """Figures read from the saved runs' files (histories, per-sample predictions) and from the
-sweeps of ``experiments.yaml``: learning curves, per-user accuracy, the recipe sweeps, capacity
+sweeps of ``experiments/*.yaml``: learning curves, per-user accuracy, the recipe sweeps, capacity
 and data curves, and the validation-test gap. See :mod:`nextloc.report.figures` for the
 conventions."""
 from __future__ import annotations

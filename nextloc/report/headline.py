@@ -72,7 +72,7 @@ def headline_sentence(metrics: pd.DataFrame, registry: dict) -> str:
 
     headline = registry.get("headline") or {}
     if not headline:
-        return "experiments.yaml names no headline experiments."
+        return "The registry names no headline experiments."
     name = headline["train_only"]
     train_only, refit, base = runs(name), runs(headline["refit"]), runs("baseline")
     if train_only.empty or base.empty:

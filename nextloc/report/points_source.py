@@ -148,7 +148,7 @@ def write_points_source(registry: dict) -> list[Path]:
     seeds = {name: saved_seeds(name) for name in names if name}
     data = test_data()
     if headline is None:
-        note = "experiments.yaml names no headline experiment"
+        note = "the registry names no headline experiment"
     elif data is None:
         note = "the data is not available here"
     elif not all(seeds.values()):

@@ -1,4 +1,4 @@
-"""The road to the headline (``road:`` in experiments.yaml): one row per search step, what it
+"""The road to the headline (``road:`` in the registry): one row per search step, what it
 changed, its validation gain on the seeds the search saw and on seeds it never saw, its test
 change with a paired interval (always new minus old), and its compute; how the test set was
 used while the search ran; and the training compute behind one headline run.

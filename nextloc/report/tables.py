@@ -251,5 +251,5 @@ def check_headline(metrics: pd.DataFrame, registry: dict) -> None:
             raise ResultsError(
                 f"headline {role} '{headline[role]}' has {int(rows['n_params'].max()):,} "
                 f"parameters in results/metrics.csv, at or over the budget of "
-                f"{PARAMETER_BUDGET:,}; name an experiment under the budget in experiments.yaml "
+                f"{PARAMETER_BUDGET:,}; name an experiment under the budget in the registry "
                 f"'headline:'. Nothing was written.")

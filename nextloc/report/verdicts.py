@@ -2,7 +2,7 @@
 estimates and the ablation tables (``tables:`` groups ending in ``_ablation``) get one
 Benjamini-Hochberg correction, and each verdict uses its adjusted q-value.
 
-``statistics:`` in experiments.yaml declares the equivalence margin (points of test Acc@1) once;
+``statistics:`` in the registry declares the equivalence margin (points of test Acc@1) once;
 the book's statistics section says why that margin. ``book/generated/claims.csv`` holds one row
 per arm and one per claim (``arm`` = ``pooled``).
 """

@@ -1,6 +1,6 @@
 """Hyperparameter search on the validation split with Optuna (the test split is never evaluated).
 
-A search of ``experiments.yaml`` (``searches:``) is one Optuna study of the same name. Its
+A search of ``experiments/*.yaml`` (``searches:``) is one Optuna study of the same name. Its
 ``space`` maps settings to a list of values (a categorical choice) or ``{low, high, log}``
 (a range); ``trials`` is how many points to try, drawn by a TPE sampler (``seed``); ``points``
 lists explicit points, queued as fixed trials before any sampled one. A trial trains every seed
@@ -52,7 +52,7 @@ class SkipTrial(Exception):
 
 @dataclass
 class Plan:
-    """A search of experiments.yaml, resolved: what every trial shares and what it varies."""
+    """A search of the registry, resolved: what every trial shares and what it varies."""
     name: str
     base: dict
     seeds: list[int]

@@ -4,7 +4,7 @@ checking the registry does not load it.
 
 Numbers must be numbers. A string such as ``"1e-3"`` is refused with a message rather than
 converted: nextloc reads YAML with the YAML 1.2 number rules (:mod:`nextloc.core.config_file`), so
-``lr: 1e-3`` in experiments.yaml is already a float, and a string only arrives from Python code
+``lr: 1e-3`` in the registry is already a float, and a string only arrives from Python code
 or a quoted YAML value. Integer settings take integers; an integral float (``30.0``) is accepted
 as the integer. Booleans are never numbers.
 """
