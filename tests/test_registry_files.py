@@ -58,3 +58,23 @@ def test_a_folder_without_registry_files_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="experiment registry not found"):
         read_registry_files(tmp_path)
 
+
+
+def test_runs_of_stands_for_the_checkpoints_of_every_seed(tmp_path):
+    write(tmp_path, "10-a.yaml", {
+        "experiments": {"pair": {"model": "pointer", "seeds": [7, 3]},
+                        "student": {"model": "pointer", "seeds": [1],
+                                    "model.teacher": {"runs_of": "pair"}}},
+        "searches": {"s": {"base": {"model": "pointer"},
+                           "points": [{"model.teacher": {"runs_of": "pair"}}]}}})
+    registry = read_registry_files(tmp_path)
+    runs = ["{checkpoints}/pair/seed_7.safetensors", "{checkpoints}/pair/seed_3.safetensors"]
+    assert registry["experiments"]["student"]["model.teacher"] == runs
+    assert registry["searches"]["s"]["points"][0]["model.teacher"] == runs
+
+
+def test_runs_of_an_unknown_experiment_is_refused(tmp_path):
+    write(tmp_path, "10-a.yaml", {"experiments": {
+        "student": {"model": "pointer", "seeds": [1], "model.teacher": {"runs_of": "nobody"}}}})
+    with pytest.raises(ConfigError, match=r"student', model.teacher: runs_of 'nobody' is not"):
+        read_registry_files(tmp_path)

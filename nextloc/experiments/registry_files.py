@@ -5,8 +5,12 @@ key, a name defined in two files refused with both files named; lists (the road,
 claims) joined in file order. The order of the files is the order of the experiments in every
 generated table, hence the numbers in their names.
 
-``seed_sets:`` names lists of seeds once; ``seeds: five`` in an experiment, an ablation or a
-search stands for the set of that name."""
+Two shorthands are resolved here, so that nothing after the loader sees them:
+
+- ``seed_sets:`` names lists of seeds once; ``seeds: five`` in an experiment, an ablation or a
+  search stands for the set of that name;
+- ``{runs_of: X}`` as the value of a setting (a teacher's or an ensemble's members) stands for
+  the checkpoints of experiment X's runs, one per seed of X, in the order of its seeds."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,6 +36,7 @@ def read_registry_files(folder: Path) -> dict:
             elif value is not None:
                 merge_mapping(merged.setdefault(section, {}), value, section, path, origin)
     resolve_seed_sets(merged)
+    resolve_runs_of(merged)
     return merged
 
 
@@ -65,3 +70,26 @@ def resolve_seed_sets(registry: dict) -> None:
                 raise ConfigError(f"{shorten(where, 100)}: seeds '{shorten(seeds, 40)}' is not a "
                                   f"set of 'seed_sets:' {sorted(map(str, sets))}.")
             holder["seeds"] = list(sets[seeds])
+
+
+def resolve_runs_of(registry: dict) -> None:
+    """Replace every ``{runs_of: X}`` setting of an experiment or a search point by the
+    checkpoint paths of X's runs (placeholders filled per run by the registry)."""
+    experiments = registry.get("experiments") or {}
+    holders = [(f"experiment '{name}'", spec) for name, spec in experiments.items()]
+    for name, spec in (registry.get("searches") or {}).items():
+        if isinstance(spec, dict):
+            holders += [(f"search '{name}'", settings)
+                        for settings in [spec.get("base")] + list(spec.get("points") or [])]
+    for where, settings in holders:
+        for key, value in (settings.items() if isinstance(settings, dict) else ()):
+            if isinstance(value, dict) and set(value) == {"runs_of"}:
+                settings[key] = runs_of(f"{where}, {key}", value["runs_of"], experiments)
+
+
+def runs_of(where: str, name, experiments: dict) -> list[str]:
+    seeds = experiments.get(name, {}).get("seeds") if isinstance(name, str) else None
+    if not isinstance(seeds, list):
+        raise ConfigError(f"{shorten(where, 100)}: runs_of '{shorten(str(name), 60)}' is not an "
+                          "experiment with a list of seeds.")
+    return [f"{{checkpoints}}/{name}/seed_{seed}.safetensors" for seed in seeds]
