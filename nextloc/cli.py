@@ -31,10 +31,12 @@ def data_command(args) -> None:
 
 
 def search_command(args) -> None:
+    from nextloc.experiments.registry import load_registry
     from nextloc.search.run import run_search
 
     use_data_for_the_registry(args)
-    for name in args.names:
+    # The registry lists searches in the order they build on each other (base_search).
+    for name in args.names or list(load_registry().get("searches") or {}):
         print(run_search(name, jobs=args.jobs, storage=args.storage).head(10)
               .drop(columns=["trial"]).to_string(index=False))
 
@@ -205,7 +207,7 @@ def parser() -> argparse.ArgumentParser:
     data.set_defaults(handler=data_command)
 
     search = commands.add_parser("search", help="hyperparameter search on validation")
-    search.add_argument("names", nargs="+", help="searches of the registry, in order")
+    search.add_argument("names", nargs="*", help="searches, in order (default: all)")
     search.add_argument("--jobs", "--workers", type=bounded_int(1), default=2,
                         help="worker processes on this machine, one trial each at a time")
     search.add_argument("--storage", help="an Optuna storage URL shared by all workers, e.g. "

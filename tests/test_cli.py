@@ -107,6 +107,27 @@ def test_quick_run_with_data_hands_the_folder_to_the_notebooks(no_notebooks, tmp
     assert seen == {"data": str(tmp_path.resolve())}
 
 
+def test_search_without_names_runs_every_search_in_registry_order(tmp_path, monkeypatch):
+    import pandas as pd
+
+    import nextloc.search.run
+
+    path = registry_file(tmp_path)
+    path.write_text(yaml.safe_dump({"experiments": {}, "searches": {
+        name: {"base": {"model": "pointer"}, "points": [{}]} for name in ("b", "a", "c")}},
+        sort_keys=False))
+    monkeypatch.setattr(nextloc.core.paths, "REGISTRY_DIR", path.parent)
+    ran = []
+
+    def fake_search(name, jobs, storage):
+        ran.append(name)
+        return pd.DataFrame({"trial": [0], "value": [0.5]})
+
+    monkeypatch.setattr(nextloc.search.run, "run_search", fake_search)
+    assert main(["search", "--jobs", "1"]) == 0
+    assert ran == ["b", "a", "c"]
+
+
 def test_a_reader_that_goes_away_ends_the_command_quietly():
     """`nextloc data summary --json | head -c 10`: no traceback, no error line, exit 0."""
     import subprocess
