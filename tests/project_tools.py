@@ -1,6 +1,6 @@
 """Temporary projects for tests that run commands: a folder laid out like the repository (its own
-experiments/main.yaml, results/, book/runs/, runs/), and three ways to run nextloc against it without
-ever touching the repository's results:
+experiments/main.yaml, results/, book/runs/, runs/), and three ways to run nextloc against it
+without ever touching the repository's results:
 
 - :func:`rebase_paths`: in this process, every project path of nextloc (``nextloc.core.paths`` and
 the
@@ -40,8 +40,8 @@ REGISTRY = {"experiments": {"x": X, "tuned": {"model": "baseline", "search": "s"
 SEARCH_CSV = 'trial,lr,seeds,n_params,best_epoch,val_acc1,val_mrr,train_seconds\n' \
              '"{""lr"": 0.001}",0.001,1,1000,1.0,0.3,0.4,1.0\n'
 ROW_TEXT = ",".join(map(str, GOOD_ROW.values()))
-PRELOAD = ["nextloc.cli", "nextloc.experiments.runner", "nextloc.report.build", "nextloc.search.run",
-           "nextloc.data.split"]
+PRELOAD = ["nextloc.cli", "nextloc.experiments.runner", "nextloc.report.build",
+           "nextloc.search.run", "nextloc.data.split"]
 
 
 def path_changes(root: Path) -> list[tuple[object, str, Path]]:

@@ -71,7 +71,7 @@ def test_run_whose_teacher_checkpoints_are_missing_fails_before_running_anything
     checked = []
     monkeypatch.setattr(nextloc.experiments.preflight, "check_model",
                         lambda *args: checked.append(args[0]))
-    registry_file(nextloc.core.paths.REGISTRY_DIR.parent).write_text(yaml.safe_dump({"experiments": {
+    (nextloc.core.paths.REGISTRY_DIR / "main.yaml").write_text(yaml.safe_dump({"experiments": {
         "teacher": {"model": "pointer", "seeds": [42]},
         "student": {"model": "pointer_ensemble", "seeds": [42], "model.distill": 0.5,
                     "model.teacher": ["{checkpoints}/teacher/seed_42.safetensors"]}}},

@@ -132,7 +132,7 @@ def test_a_step_must_beat_the_point_its_base_chose_not_the_bases_own_best_trial(
     registry = {**REGISTRY, "searches": {**REGISTRY["searches"], "grandchild": {
         "base_search": "child", "seed": 0, "base": {"model": "pointer"},
         "points": [{"model.dropout": 0.3}]}}}
-    registry_file(nextloc.core.paths.REGISTRY_DIR.parent).write_text(yaml.safe_dump(registry))
+    (nextloc.core.paths.REGISTRY_DIR / "main.yaml").write_text(yaml.safe_dump(registry))
     write_trials(searches, "parent", PARENT_TRIALS)
     write_trials(searches, "child", [(point, acc1 - 0.03) for point, acc1 in CHILD_TRIALS])
     write_trials(searches, "grandchild", [({"model.dropout": 0.3}, 0.445)])

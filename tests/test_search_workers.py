@@ -199,7 +199,7 @@ def test_a_real_tiny_search_trains_on_validation_only(search, tiny_data_dir, mon
         "base": {"model": "pointer", "epochs": 2, "batch_size": 64, "model.dim": 16,
                  "model.feedforward": 32},
         "space": {"lr": [0.001, 0.003]}}}}
-    registry_file(nextloc.core.paths.REGISTRY_DIR.parent).write_text(yaml.safe_dump(registry))
+    (nextloc.core.paths.REGISTRY_DIR / "main.yaml").write_text(yaml.safe_dump(registry))
     seen = []
     evaluate = nextloc.training.loop.evaluate
     monkeypatch.setattr(nextloc.training.loop, "evaluate",

@@ -120,7 +120,8 @@ def test_reading_the_registry_does_not_import_torch():
     """The registry and the training settings it checks are read without loading torch (seconds
     saved by every command and notebook that only looks at experiments)."""
     code = ("import sys, nextloc.experiments, nextloc.experiments.registry as registry; "
-            "registry.load_registry(); print(sorted(m for m in sys.modules if m.startswith('torch')))")
+            "registry.load_registry(); "
+            "print(sorted(m for m in sys.modules if m.startswith('torch')))")
     done = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True,
                           text=True, check=True)
     assert done.stdout.strip() == "[]"
