@@ -13,7 +13,7 @@ import sys
 import threading
 
 from nextloc.cli_args import Parser, bounded_int
-from nextloc.errors import MESSAGE_LIMIT, NextlocError, shorten
+from nextloc.errors import FULL_DISK, MESSAGE_LIMIT, NextlocError, os_error_text, shorten
 
 MAX_PREVIOUS_DAYS = 3650  # ten years of history is already longer than any dataset
 
@@ -254,8 +254,9 @@ def describe(err: BaseException) -> str:
         return str(err)
     if isinstance(err, KeyboardInterrupt):
         return "interrupted"
-    where = f" ({err.filename})" if getattr(err, "filename", None) else ""
-    return f"error: {err.strerror or err}{where}; check that the file or folder is writable."
+    if err.errno in FULL_DISK:
+        return f"error: {os_error_text(err)}."
+    return f"error: {os_error_text(err)}; check that the file or folder is writable."
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from nextloc import road, tables
 from nextloc.appendix import superseded_table, write_extra
 from nextloc.figures import write_figures
 from nextloc.figures_runs import write_run_figures
-from nextloc.paths import PROJECT_ROOT, RESULTS_DIR
+from nextloc.paths import PROJECT_ROOT, RESULTS_DIR, atomic_write
 from nextloc.plotting import setup
 from nextloc.points_source import write_points_source
 from nextloc.registry import load_registry
@@ -208,7 +208,8 @@ def update_readme(sentence: str) -> Path:
     start, end = README_MARKERS
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if pattern.search(text):
-        path.write_text(pattern.sub(lambda _: f"{start}\n{sentence}\n{end}", text))
+        atomic_write(path, lambda tmp: tmp.write_text(
+            pattern.sub(lambda _: f"{start}\n{sentence}\n{end}", text)))
     return path
 
 
