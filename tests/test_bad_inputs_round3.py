@@ -55,3 +55,59 @@ def test_archive_refuses_a_non_finite_metric_before_moving_anything(committed, c
     code, out, err = cli(capsys, "archive", "x", "--as", "new")
     check_clean_failure(code, out, err, "metrics.csv line 2: test_acc1 must be a fraction")
     assert snapshot(committed) == before
+
+
+# --- GPS fixes whose time cannot be read --------------------------------------------------------
+
+def write_track(raw, lines: list[str]) -> None:
+    from test_preprocess import HEADER
+
+    path = raw / "000" / "Trajectory" / "20081006000000.plt"
+    path.parent.mkdir(parents=True)
+    path.write_text(HEADER + "\n".join(lines) + "\n")
+
+
+GOOD_FIXES = [f"39.9,116.3,0,150,39727.3,2008-10-06,08:{minute:02d}:00" for minute in range(7)]
+DAMAGED = {"time 25:61:00": "39.9,116.3,0,150,0,2008-10-06,25:61:00",
+           "30 February": "39.9,116.3,0,150,0,2008-02-30,08:00:00",
+           "no time": "39.9,116.3,0,150,0,2008-10-06,",
+           "words": "39.9,116.3,0,150,0,yesterday,noon",
+           "a latitude of words": "north,116.3,0,150,0,2008-10-06,08:30:00"}
+
+
+def test_gps_fixes_with_unreadable_times_are_dropped_and_counted(tmp_path):
+    from nextloc import tracks
+
+    write_track(tmp_path, GOOD_FIXES[:3] + list(DAMAGED.values()) + GOOD_FIXES[3:])
+    fixes = tracks.read_geolife(tmp_path, progress=False)
+    assert len(fixes) == 7 and fixes.attrs["unreadable"] == len(DAMAGED)
+    assert fixes["tracked_at"].notna().all()
+    assert list(fixes.index) == list(range(7))
+
+
+def test_preprocess_counts_the_unreadable_fixes_in_preprocess_json(tmp_path, capsys):
+    from test_preprocess import DAYS, HOMES, write_user
+
+    raw = tmp_path / "raw"
+    for user in HOMES:
+        write_user(raw, user)
+    track = next((raw / "001" / "Trajectory").glob("*.plt"))
+    track.write_text(track.read_text() + "\n".join(DAMAGED.values()) + "\n")
+    code, out, err = cli(capsys, "preprocess", str(raw), "--out", str(tmp_path / "out"),
+                         "--min-days", str(DAYS - 2), "--quality-window", "0",
+                         "--previous-day", "1", "--quiet")
+    assert code == 0, err
+    counts = json.loads((tmp_path / "out" / "preprocess.json").read_text())["counts"]
+    assert counts["unreadable_points_dropped"] == len(DAMAGED)
+    assert counts["gps_points"] == sum(len(path.read_text().splitlines()) - 6  # a fix a line
+                                       for path in raw.glob("*/Trajectory/*.plt"))
+
+
+@pytest.mark.parametrize("line", [DAMAGED["words"], "39.9,116.3,0,150,0,6,8"],
+                         ids=["words", "numbers"])
+def test_preprocess_of_fixes_all_without_a_time_is_one_clear_error(tmp_path, capsys, line):
+    write_track(tmp_path / "raw", [line] * 5)
+    code, out, err = cli(capsys, "preprocess", str(tmp_path / "raw"), "--out",
+                         str(tmp_path / "out"), "--quiet")
+    check_clean_failure(code, out, err, "none of the 5 GPS fixes has a readable date, time")
+    assert not (tmp_path / "out").exists()
