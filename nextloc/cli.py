@@ -209,8 +209,8 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--jobs", "--workers", type=bounded_int(1), default=2,
                         help="worker processes on this machine, one trial each at a time")
     search.add_argument("--storage", help="an Optuna storage URL shared by all workers, e.g. "
-                        "postgresql+psycopg2://user@host/db (default: a SQLite file in "
-                        "runs/search/)")
+                        "postgresql+psycopg2://user@host/db, or journal:PATH, a journal file "
+                        "on a shared file system (default: a SQLite file in runs/search/)")
     add_data_option(search)
     search.set_defaults(handler=search_command)
 

@@ -14,8 +14,9 @@ child search replaces the base's best point only if it scores higher on validati
 (``nextloc.registry.best_point``).
 
 The study lives in a SQLite file under ``runs/search/`` by default, or in any Optuna storage
-(``--storage postgresql://...``): several workers, on one machine (``--jobs``) or many, share
-it, and a killed search continues where it stopped. The trials table
+(``--storage postgresql://...``, or ``--storage journal:PATH``, a journal file on a shared
+file system, :func:`nextloc.study.open_journal`): several workers, on one machine (``--jobs``)
+or many, share it, and a killed search continues where it stopped. The trials table
 ``results/search/<name>.csv`` is what the repository keeps and what the experiments read; it is
 rewritten from the study after every trial, and its finished rows are loaded into a new study,
 so that a complete search trains nothing again.

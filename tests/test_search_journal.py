@@ -1,0 +1,47 @@
+"""Optuna's journal file storage (issue 25 item 4): ``nextloc search --storage journal:PATH``
+(or a path ending in .journal or .log) for machines that share a file system but no database.
+Two worker processes on one journal file lose and repeat no trial; a journal that cannot be
+opened is one clear line."""
+from __future__ import annotations
+
+import pytest
+
+import nextloc.paths
+from nextloc import study as studies
+from nextloc.cli import main
+from test_bad_inputs import check_clean_failure
+from test_search_workers import (FORK, POINTS, finished_keys, run_search, search,  # noqa: F401
+                                 trained)
+
+
+@pytest.mark.parametrize("form", ["journal:{}", "{}"], ids=["journal:PATH", "PATH.journal"])
+def test_two_workers_share_one_journal_file_and_the_trials_add_up(search, tmp_path,  # noqa: F811
+                                                                  form):
+    _, log = search
+    storage = form.format(tmp_path / "study.journal")
+    workers = [FORK.Process(target=run_search, args=("mixed",),
+                            kwargs={"jobs": 1, "storage": storage}) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=120)
+    assert [worker.exitcode for worker in workers] == [0, 0]
+    assert isinstance(studies.open_storage(storage), studies.optuna.storages.JournalStorage)
+    done = finished_keys(storage, "mixed")
+    assert len(done) == len(set(done)) == 8                       # none repeated, none lost
+    assert {studies.key(point) for point in POINTS} <= set(done)  # the listed points ran
+    assert trained(log) == {k: 2 for k in done}                   # each point once per seed
+    assert (nextloc.paths.SEARCH_DIR / "mixed.csv").is_file()
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda tmp: f"journal:{tmp}/missing/study.journal", "folder .*missing does not exist"),
+    (lambda tmp: f"journal:{tmp}", "cannot open it as an Optuna journal file"),
+    (lambda tmp: (tmp / "bad.journal").write_text("not a journal\n") and f"{tmp}/bad.journal",
+     "cannot open it as an Optuna journal file"),
+], ids=["missing folder", "a folder", "not a journal"])
+def test_a_journal_that_cannot_be_opened_is_one_clear_line(search, tmp_path, capsys,  # noqa: F811
+                                                           make, expected):
+    code = main(["search", "mixed", "--jobs", "1", "--storage", make(tmp_path)])
+    out, err = capsys.readouterr()
+    check_clean_failure(code, out, err, expected)
