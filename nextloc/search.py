@@ -34,6 +34,8 @@ from functools import partial
 
 import optuna
 import pandas as pd
+import psutil
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from nextloc import study as studies
@@ -205,9 +207,22 @@ def work(name: str, storage: str, sampler_seed: int) -> int:
             time.sleep(POLL_SECONDS)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)
+                optuna.storages.fail_stale_trials(study)  # a database's heartbeats
+            if studies.journal_path(storage) is not None:  # no heartbeats
+                fail_trials_of_ended_workers(study)
         else:
             return ran  # listed points whose trials failed: run the search again to retry
+
+
+def fail_trials_of_ended_workers(study: optuna.Study) -> None:
+    """What heartbeats do for a database, for a journal file, which has none: a running trial
+    whose worker was a process of this machine that has ended fails, and its point is queued
+    again. (A worker that ended on another machine cannot be seen from here.)"""
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        host, _, pid = trial.user_attrs.get("worker", "").rpartition(":")
+        if host == socket.gethostname() and pid.isdigit() and not psutil.pid_exists(int(pid)):
+            study.tell(trial.number, state=TrialState.FAIL)
+            RetryHeartbeatStaleTrialCallback()(study, trial)
 
 
 def prepare_study(name: str, storage: str) -> optuna.Study:

@@ -90,7 +90,7 @@ def journal_path(url: str) -> Path | None:
 def open_journal(path: Path) -> optuna.storages.JournalStorage:
     """Optuna's journal file storage: one append-only file, locked while written, that workers
     on machines with a shared file system (NFS) use without a database server. It has no
-    heartbeats: the trial of a killed worker stays running."""
+    heartbeats (:func:`nextloc.search.fail_trials_of_ended_workers` stands in for them)."""
     if not path.parent.is_dir():
         raise ConfigError(f"--storage journal:{path}: folder {path.parent} does not exist; create "
                           f"it first.")

@@ -1,17 +1,23 @@
 """Optuna's journal file storage (issue 25 item 4): ``nextloc search --storage journal:PATH``
 (or a path ending in .journal or .log) for machines that share a file system but no database.
-Two worker processes on one journal file lose and repeat no trial; a journal that cannot be
-opened is one clear line."""
+Two worker processes on one journal file lose and repeat no trial; a killed worker's trial
+runs again; a journal that cannot be opened is one clear line."""
 from __future__ import annotations
 
+import os
+import signal
+import time
+
+import psutil
 import pytest
 
 import nextloc.paths
+import nextloc.search
 from nextloc import study as studies
 from nextloc.cli import main
 from test_bad_inputs import check_clean_failure
-from test_search_workers import (FORK, POINTS, finished_keys, run_search, search,  # noqa: F401
-                                 trained)
+from test_search_workers import (FORK, POINTS, _exists, fake_training, finished_keys,
+                                 run_search, search, trained)  # noqa: F401 - a fixture
 
 
 @pytest.mark.parametrize("form", ["journal:{}", "{}"], ids=["journal:PATH", "PATH.journal"])
@@ -45,3 +51,33 @@ def test_a_journal_that_cannot_be_opened_is_one_clear_line(search, tmp_path, cap
     code = main(["search", "mixed", "--jobs", "1", "--storage", make(tmp_path)])
     out, err = capsys.readouterr()
     check_clean_failure(code, out, err, expected)
+
+
+def test_a_killed_worker_s_trial_runs_again(search, tmp_path, monkeypatch):  # noqa: F811
+    """A journal has no heartbeats: the trial of a worker killed on this machine would stay
+    running for ever, and the next search wait for it for ever."""
+    _, log = search
+    storage = f"journal:{tmp_path / 'study.journal'}"
+    monkeypatch.setattr(nextloc.search, "_train_one_seed", fake_training(log, 0.3))
+    worker = FORK.Process(target=run_search, args=("mixed",), kwargs={"jobs": 1,
+                                                                       "storage": storage})
+    worker.start()
+    deadline = time.time() + 60
+    while not (_exists(storage) and len(finished_keys(storage, "mixed")) >= 2):
+        assert time.time() < deadline and worker.is_alive()
+        time.sleep(0.1)
+    time.sleep(0.5)                            # well inside the third trial
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.join()
+    before = set(finished_keys(storage, "mixed"))
+    rerun = FORK.Process(target=run_search, args=("mixed",), kwargs={"jobs": 2,
+                                                                      "storage": storage})
+    rerun.start()
+    rerun.join(timeout=120)
+    if rerun.exitcode is None:  # waiting for ever: end it and its pool's workers
+        for process in [*psutil.Process(rerun.pid).children(recursive=True), rerun]:
+            process.kill()
+    assert rerun.exitcode == 0                 # not waiting for the killed worker's trial
+    done = finished_keys(storage, "mixed")
+    assert len(done) == len(set(done)) == 8 and before <= set(done)
+    assert sum(trained(log)[k] > 2 for k in done) == 1  # the killed one ran again
