@@ -101,7 +101,10 @@ def staypoints(positionfixes, config, progress: bool):
 
 def quality(positionfixes, sp, config) -> pd.DataFrame:
     """Per user: tracked days and the share of time covered by staypoints and triplegs."""
-    _, triplegs = positionfixes.generate_triplegs(sp)
+    if positionfixes["staypoint_id"].notna().all():  # no move at all: trackintel's
+        triplegs = sp.iloc[:0]                         # generate_triplegs raises IndexError
+    else:
+        _, triplegs = positionfixes.generate_triplegs(sp)
     columns = ["user_id", "started_at", "finished_at"]
     records = pd.concat([pd.DataFrame(sp[columns]), pd.DataFrame(triplegs[columns])])
     return steps.user_quality(records, config.min_days, config.quality_window)

@@ -111,3 +111,19 @@ def test_preprocess_of_fixes_all_without_a_time_is_one_clear_error(tmp_path, cap
                          str(tmp_path / "out"), "--quiet")
     check_clean_failure(code, out, err, "none of the 5 GPS fixes has a readable date, time")
     assert not (tmp_path / "out").exists()
+
+
+def test_tracks_that_never_move_are_one_clear_error(tmp_path, capsys, monkeypatch):
+    """Every fix at (0, 0) (a GPS that never got a fix), so every fix lies in a staypoint:
+    trackintel's generate_triplegs raised IndexError."""
+    import test_preprocess
+
+    monkeypatch.setattr(test_preprocess, "HOMES", {1: (0.0, 0.0), 2: (0.0, 0.0)})
+    monkeypatch.setattr(test_preprocess, "WORK", (0.0, 0.0))
+    for user in test_preprocess.HOMES:
+        test_preprocess.write_user(tmp_path / "raw", user)
+    code, out, err = cli(capsys, "preprocess", str(tmp_path / "raw"), "--out",
+                         str(tmp_path / "out"), "--min-days", str(test_preprocess.DAYS - 2),
+                         "--quality-window", "0", "--previous-day", "1", "--quiet")
+    check_clean_failure(code, out, err, "no stay falls in the training period")
+    assert not (tmp_path / "out").exists()
