@@ -208,8 +208,8 @@ def work(name: str, storage: str, sampler_seed: int) -> int:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 optuna.storages.fail_stale_trials(study)  # a database's heartbeats
-            if studies.journal_path(storage) is not None:  # no heartbeats
-                fail_trials_of_ended_workers(study)
+                if studies.journal_path(storage) is not None:  # a journal has none
+                    fail_trials_of_ended_workers(study)
         else:
             return ran  # listed points whose trials failed: run the search again to retry
 
@@ -221,7 +221,10 @@ def fail_trials_of_ended_workers(study: optuna.Study) -> None:
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         host, _, pid = trial.user_attrs.get("worker", "").rpartition(":")
         if host == socket.gethostname() and pid.isdigit() and not psutil.pid_exists(int(pid)):
-            study.tell(trial.number, state=TrialState.FAIL)
+            try:
+                study.tell(trial.number, state=TrialState.FAIL)
+            except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+                continue  # another waiting worker failed it first, and queued it again
             RetryHeartbeatStaleTrialCallback()(study, trial)
 
 

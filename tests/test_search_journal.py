@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import subprocess
 import time
 
+import optuna
 import psutil
 import pytest
+from optuna.trial import TrialState
 
 import nextloc.paths
 import nextloc.search
@@ -81,3 +85,20 @@ def test_a_killed_worker_s_trial_runs_again(search, tmp_path, monkeypatch):  # n
     done = finished_keys(storage, "mixed")
     assert len(done) == len(set(done)) == 8 and before <= set(done)
     assert sum(trained(log)[k] > 2 for k in done) == 1  # the killed one ran again
+
+
+@pytest.mark.filterwarnings("ignore::optuna.exceptions.ExperimentalWarning")  # work() does so
+def test_two_waiting_workers_fail_an_ended_worker_s_trial_once(tmp_path, monkeypatch):
+    """Both saw the trial running; the second one's fail is too late and queues nothing."""
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    study = optuna.create_study(study_name="s", storage=studies.open_storage(
+        f"journal:{tmp_path / 's.journal'}"))
+    trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{ended.pid}")
+    seen_running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    nextloc.search.fail_trials_of_ended_workers(study)
+    monkeypatch.setattr(study, "get_trials", lambda **_: seen_running)
+    nextloc.search.fail_trials_of_ended_workers(study)
+    monkeypatch.undo()
+    assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.WAITING]
