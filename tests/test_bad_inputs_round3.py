@@ -76,7 +76,7 @@ DAMAGED = {"time 25:61:00": "39.9,116.3,0,150,0,2008-10-06,25:61:00",
 
 
 def test_gps_fixes_with_unreadable_times_are_dropped_and_counted(tmp_path):
-    from nextloc import tracks
+    from nextloc.preprocess import tracks
 
     write_track(tmp_path, GOOD_FIXES[:3] + list(DAMAGED.values()) + GOOD_FIXES[3:])
     fixes = tracks.read_geolife(tmp_path, progress=False)

@@ -18,7 +18,7 @@ from test_resume import kernels_of, real_project  # noqa: F401 - a fixture
 
 def notebook_jobs(pid: int) -> list[psutil.Process]:
     return [p for p in psutil.Process(pid).children()
-            if "nextloc.notebook_job" in " ".join(p.cmdline())]
+            if "nextloc.experiments.notebook_job" in " ".join(p.cmdline())]
 
 
 @pytest.mark.parametrize("moment", ["job starting", "kernel running"])

@@ -15,9 +15,9 @@ import psutil
 import pytest
 from optuna.trial import TrialState
 
-import nextloc.paths
-import nextloc.search
-from nextloc import study as studies
+import nextloc.core.paths
+import nextloc.search.run
+from nextloc.search import study as studies
 from nextloc.cli import main
 from test_bad_inputs import check_clean_failure
 from test_search_workers import (FORK, POINTS, _exists, fake_training, finished_keys,
@@ -41,7 +41,7 @@ def test_two_workers_share_one_journal_file_and_the_trials_add_up(search, tmp_pa
     assert len(done) == len(set(done)) == 8                       # none repeated, none lost
     assert {studies.key(point) for point in POINTS} <= set(done)  # the listed points ran
     assert trained(log) == {k: 2 for k in done}                   # each point once per seed
-    assert (nextloc.paths.SEARCH_DIR / "mixed.csv").is_file()
+    assert (nextloc.core.paths.SEARCH_DIR / "mixed.csv").is_file()
 
 
 @pytest.mark.parametrize("make, expected", [
@@ -62,7 +62,7 @@ def test_a_killed_worker_s_trial_runs_again(search, tmp_path, monkeypatch):  # n
     running for ever, and the next search wait for it for ever."""
     _, log = search
     storage = f"journal:{tmp_path / 'study.journal'}"
-    monkeypatch.setattr(nextloc.search, "_train_one_seed", fake_training(log, 0.3))
+    monkeypatch.setattr(nextloc.search.run, "_train_one_seed", fake_training(log, 0.3))
     worker = FORK.Process(target=run_search, args=("mixed",), kwargs={"jobs": 1,
                                                                        "storage": storage})
     worker.start()
@@ -97,8 +97,8 @@ def test_two_waiting_workers_fail_an_ended_worker_s_trial_once(tmp_path, monkeyp
     trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
     trial.set_user_attr("worker", f"{socket.gethostname()}:{ended.pid}")
     seen_running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    nextloc.search.fail_trials_of_ended_workers(study)
+    nextloc.search.run.fail_trials_of_ended_workers(study)
     monkeypatch.setattr(study, "get_trials", lambda **_: seen_running)
-    nextloc.search.fail_trials_of_ended_workers(study)
+    nextloc.search.run.fail_trials_of_ended_workers(study)
     monkeypatch.undo()
     assert [t.state for t in study.get_trials()] == [TrialState.FAIL, TrialState.WAITING]
