@@ -25,9 +25,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nextloc.core.errors import ResultsError
+from nextloc.core.paths import PROJECT_ROOT, RESULTS_DIR, atomic_write
 from nextloc.data.batching import batches
 from nextloc.data.split import build_dataset
-from nextloc.core.paths import PROJECT_ROOT, RESULTS_DIR, atomic_write
 from nextloc.experiments.registry import train_config
 from nextloc.models import build_model, count_parameters
 from nextloc.preprocess.pipeline import PreprocessConfig, geolife_folder, run_pipeline
@@ -48,8 +49,15 @@ def machine() -> dict:
 
 
 def _write(name: str, report: dict) -> Path:
-    return atomic_write(RESULTS_DIR / "benchmarks" / name,
-                        lambda tmp: tmp.write_text(json.dumps(report, indent=1) + "\n"))
+    """Write the report, or refuse it whole: a non-finite number (a zero-length measurement
+    divided by) is a failed measurement, never a result to commit."""
+    path = RESULTS_DIR / "benchmarks" / name
+    try:
+        text = json.dumps(report, indent=1, allow_nan=False) + "\n"
+    except ValueError as err:
+        raise ResultsError(f"the benchmark measured a non-finite number ({err}); {path} is "
+                           f"unchanged.") from err
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def _copied_users(folder: Path, copies: int, into: Path) -> None:

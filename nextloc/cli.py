@@ -13,7 +13,7 @@ import sys
 import threading
 
 from nextloc.cli_args import Parser, bounded_int
-from nextloc.core.errors import MESSAGE_LIMIT, NextlocError, shorten
+from nextloc.core.errors import FULL_DISK, MESSAGE_LIMIT, NextlocError, os_error_text, shorten
 
 MAX_PREVIOUS_DAYS = 3650  # ten years of history is already longer than any dataset
 
@@ -211,8 +211,8 @@ def parser() -> argparse.ArgumentParser:
     search.add_argument("--jobs", "--workers", type=bounded_int(1), default=2,
                         help="worker processes on this machine, one trial each at a time")
     search.add_argument("--storage", help="an Optuna storage URL shared by all workers, e.g. "
-                        "postgresql+psycopg2://user@host/db (default: a SQLite file in "
-                        "runs/search/)")
+                        "postgresql+psycopg2://user@host/db, or journal:PATH, a journal file "
+                        "on a shared file system (default: a SQLite file in runs/search/)")
     add_data_option(search)
     search.set_defaults(handler=search_command)
 
@@ -256,8 +256,9 @@ def describe(err: BaseException) -> str:
         return str(err)
     if isinstance(err, KeyboardInterrupt):
         return "interrupted"
-    where = f" ({err.filename})" if getattr(err, "filename", None) else ""
-    return f"error: {err.strerror or err}{where}; check that the file or folder is writable."
+    if err.errno in FULL_DISK:
+        return f"error: {os_error_text(err)}."
+    return f"error: {os_error_text(err)}; check that the file or folder is writable."
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,10 @@
 turns each into one short line on stderr and exit code 2 (130 for an interrupted run)."""
 from __future__ import annotations
 
+import errno
+
 MESSAGE_LIMIT = 500  # characters: an error line never echoes a whole bad input
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)  # no space left, or the user's quota used up
 
 
 class NextlocError(Exception):
@@ -35,6 +38,16 @@ class Interrupted(NextlocError):
     """Ctrl-C or SIGTERM stopped a command; the message says what was stopped."""
 
     exit_code = 130
+
+
+def os_error_text(err: OSError, path: object = None) -> str:
+    """An OSError in a few words, naming its file (or ``path``, for a failed write, which names
+    none); a full disk says so rather than suggesting the file is not writable."""
+    where = err.filename or path
+    if err.errno in FULL_DISK:
+        return (f"no space left on the device writing {where}; free some space and run the "
+                f"command again")
+    return f"{err.strerror or err}{f' ({where})' if where else ''}"
 
 
 def shorten(text: object, limit: int = 120) -> str:

@@ -64,6 +64,12 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
         # mkstemp makes the file private (0600); give it the target's mode, or the usual 0644
         os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename not in (None, str(tmp)):
+            raise
+        # a failed write (a full disk) names no file, and the temporary one means nothing to
+        # the user: name the target
+        raise OSError(err.errno, err.strerror, str(path)) from err
     finally:
         tmp.unlink(missing_ok=True)
     return path

@@ -1,12 +1,13 @@
 """One notebook execution in a process of its own, ``python -m nextloc.experiments.notebook_job
-SPEC`` with SPEC a JSON object (template, output, title, parameters, failed, error_file). ``nextloc
-run`` starts one per run, so that Ctrl-C can stop a run, kernel included, at any moment.
+SPEC`` with SPEC a JSON object (template, output, title, parameters, failed, error_file, and
+parent: the pid of the process that started the job). ``nextloc run`` starts one per run, so that
+Ctrl-C can stop a run, kernel included, at any moment.
 
 The executed notebook is written to a temporary file beside its path and renamed onto it only
 after every cell ran (:func:`nextloc.core.paths.atomic_write`). A notebook whose cell raised is kept
 at ``failed`` for reading, and its error (type and message) written to ``error_file``. SIGTERM or
 SIGINT stops the kernel and removes the temporary file; so does the end of the process that
-started the job.
+started the job, even when it ends by ``kill -9`` while this job is still starting.
 """
 from __future__ import annotations
 
@@ -70,7 +71,13 @@ def on_signal(signum, frame) -> None:
 
 
 def watch_parent(parent: int) -> None:
-    """Stop this job (as SIGTERM would) once the process that started it is gone."""
+    """Stop this job (as SIGTERM would) once the process that started it, ``parent``, is gone.
+
+    ``parent`` comes from the spec, not from ``os.getppid()`` here: a parent killed while this
+    process imported papermill has already handed it to init, whose pid would then be watched."""
+    if os.getppid() != parent:
+        raise SystemExit(128 + signal.SIGTERM)
+
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
@@ -87,10 +94,10 @@ def error_summary(err: BaseException) -> str:
 
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[0])
-    watch_parent(os.getppid())
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
+        watch_parent(spec["parent"])
         execute(spec["template"], Path(spec["output"]), spec["title"], spec["parameters"],
                 Path(spec["failed"]))
         return 0

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from nextloc.core import paths
-from nextloc.core.errors import ConfigError, ResultsError, shorten
+from nextloc.core.errors import ConfigError, ResultsError, os_error_text, shorten
 
 # test_acc1_known: Acc@1 over the test targets that are not the unseen-location class;
 # test_unseen_share: the share of test targets that are (see nextloc.training.metrics.known_places).
@@ -204,7 +204,8 @@ def archive_runs(experiment: str, label: str) -> Path:
     except BaseException as err:
         _undo(moved, staging)
         if isinstance(err, OSError):
-            raise ResultsError(f"archiving '{experiment}' failed ({shorten(err, 120)}); "
+            cause = os_error_text(err, target / "metrics.csv")  # to_csv names no file
+            raise ResultsError(f"archiving '{experiment}' failed ({shorten(cause, 300)}); "
                                f"nothing was archived, every file is back in place.") from err
         raise
     return target

@@ -11,6 +11,7 @@ runs that did not finish keep no stamp, and the next ``nextloc run`` re-runs exa
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -102,7 +103,8 @@ def execute(template: str, output: Path, title: str, parameters: dict,
     error_file = failed.with_suffix(".error")
     error_file.unlink(missing_ok=True)
     spec = {"template": template, "output": str(output), "title": title,
-            "parameters": parameters, "failed": str(failed), "error_file": str(error_file)}
+            "parameters": parameters, "failed": str(failed), "error_file": str(error_file),
+            "parent": os.getpid()}
     code = (jobs or Jobs()).run(label, [sys.executable, "-m", "nextloc.experiments.notebook_job",
                                         json.dumps(spec)], failed.with_suffix(".log"))
     if code == 0:

@@ -82,7 +82,8 @@ def run_pipeline(raw_dir: str | Path, config: PreprocessConfig | None = None,
     config = config or PreprocessConfig()
     clock = _Clock(STEP_NAMES, progress)
     pfs = clock.step("read", tracks.read_geolife, geolife_folder(raw_dir), progress)
-    outside = pfs.attrs.get("outside_range", 0)  # fixes off the globe, dropped while reading
+    # fixes dropped while reading: off the globe, or a date, time or coordinate unreadable
+    outside, unreadable = pfs.attrs.get("outside_range", 0), pfs.attrs.get("unreadable", 0)
     points_read = len(pfs)
     pfs, all_sp = clock.step("staypoints", tracks.staypoints, pfs, config, progress)
     users = clock.step("quality", tracks.quality, pfs, all_sp, config)
@@ -95,7 +96,8 @@ def run_pipeline(raw_dir: str | Path, config: PreprocessConfig | None = None,
     table, users = clock.step("table", _final_table, merged, users, config)
     clock.bar.close()
     locations = locations[locations["id"].isin(table["location_id"])].reset_index(drop=True)
-    counts = {"gps_points": points_read + outside, "out_of_range_points_dropped": outside,
+    counts = {"gps_points": points_read + outside + unreadable,
+              "unreadable_points_dropped": unreadable, "out_of_range_points_dropped": outside,
               "duplicate_points_dropped": points_read - len(pfs),
               "source_users": len(users),
               "staypoints": len(all_sp), "activity_staypoints": int(all_sp["is_activity"].sum()),

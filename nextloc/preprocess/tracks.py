@@ -3,29 +3,73 @@ a thin call with the options of :class:`~nextloc.preprocess.pipeline.PreprocessC
 only when preprocessing, because trackintel and geopandas take a while to load."""
 from __future__ import annotations
 
+import glob
+import os
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import trackintel as ti
+from tqdm import tqdm
 
 from nextloc.preprocess import steps
 from nextloc.core.errors import DataError
 
 
+PLT_COLUMNS = ["latitude", "longitude", "zeros", "elevation", "days", "date", "time"]
+FEET = 0.3048  # .plt altitudes are in feet
+
+
 def read_geolife(folder: Path, progress: bool) -> gpd.GeoDataFrame:
     """Every fix of every user folder (``<user>/Trajectory/*.plt``); users are the folder
-    names as numbers."""
-    try:
-        positionfixes, _ = ti.io.read_geolife(str(folder), print_progress=progress)
-    except (ValueError, OSError, pd.errors.ParserError, KeyError, IndexError) as err:
-        raise DataError(f"{folder}: cannot read the Geolife .plt files "
-                        f"({str(err).splitlines()[0][:160] if str(err) else type(err).__name__})"
-                        f"; each needs 6 header lines, then lat,lon,0,altitude,days,date,time."
-                        ) from err
-    if positionfixes.empty:
+    names as numbers. Read as trackintel's ``read_geolife`` reads them (same files, order and
+    columns), except that a damaged line is dropped and counted, not fatal: a fix whose date,
+    time, latitude or longitude cannot be read in ``attrs["unreadable"]``, one off the globe in
+    ``attrs["outside_range"]``."""
+    users = [user for user in os.listdir(folder) if (folder / user).is_dir()]
+    if not all(user.isdigit() for user in users):
+        raise DataError(f"{folder}: every folder in it must be a user, named by a number; got "
+                        f"{sorted(u for u in users if not u.isdigit())[:3]}.")
+    frames = [_read_plt(Path(path), int(user))
+              for user in tqdm(users, disable=not progress)
+              for path in glob.glob(str(folder / user / "Trajectory" / "*.plt"))]
+    fixes = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if fixes.empty:
         raise DataError(f"{folder}: the .plt files hold no GPS fixes.")
-    return inside_the_globe(folder, positionfixes)
+    readable = fixes[["tracked_at", "latitude", "longitude"]].notna().all(axis=1)
+    if not readable.any():
+        raise DataError(f"{folder}: none of the {len(fixes):,} GPS fixes has a readable date, "
+                        f"time, latitude and longitude; a .plt line is lat,lon,0,altitude,days,"
+                        f"date (YYYY-MM-DD),time (HH:MM:SS).")
+    fixes = fixes[readable].reset_index(drop=True)
+    positionfixes = ti.Positionfixes(pd.DataFrame({
+        "elevation": fixes["elevation"] * FEET, "tracked_at": fixes["tracked_at"],
+        "geom": gpd.points_from_xy(fixes["longitude"], fixes["latitude"]),
+        "user_id": fixes["user_id"], "accuracy": np.nan}), geometry="geom", crs=4326)
+    positionfixes.index.name = "id"
+    kept = inside_the_globe(folder, positionfixes)
+    kept.attrs["unreadable"] = int((~readable).sum())
+    return kept
+
+
+def _read_plt(path: Path, user: int) -> pd.DataFrame:
+    """One .plt file: a fix per line after 6 header lines; what cannot be read is NaN/NaT."""
+    try:
+        data = pd.read_csv(path, skiprows=6, header=None, names=PLT_COLUMNS, dtype=str,
+                           usecols=["latitude", "longitude", "elevation", "date", "time"])
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        raise DataError(f"{path}: cannot read it as a Geolife .plt file "
+                        f"({str(err).splitlines()[0][:160] if str(err) else type(err).__name__})"
+                        f"; it needs 6 header lines, then lat,lon,0,altitude,days,date,time."
+                        ) from err
+    number = lambda column: pd.to_numeric(data[column], errors="coerce")  # noqa: E731
+    return pd.DataFrame({
+        "latitude": number("latitude"), "longitude": number("longitude"),
+        "elevation": number("elevation"),
+        "tracked_at": pd.to_datetime(data["date"] + " " + data["time"],
+                                     format="%Y-%m-%d %H:%M:%S", utc=True, errors="coerce"),
+        "user_id": user})
 
 
 def inside_the_globe(folder: Path, positionfixes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
@@ -57,7 +101,10 @@ def staypoints(positionfixes, config, progress: bool):
 
 def quality(positionfixes, sp, config) -> pd.DataFrame:
     """Per user: tracked days and the share of time covered by staypoints and triplegs."""
-    _, triplegs = positionfixes.generate_triplegs(sp)
+    if positionfixes["staypoint_id"].notna().all():  # no move at all: trackintel's
+        triplegs = sp.iloc[:0]                         # generate_triplegs raises IndexError
+    else:
+        _, triplegs = positionfixes.generate_triplegs(sp)
     columns = ["user_id", "started_at", "finished_at"]
     records = pd.concat([pd.DataFrame(sp[columns]), pd.DataFrame(triplegs[columns])])
     return steps.user_quality(records, config.min_days, config.quality_window)

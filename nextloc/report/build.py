@@ -12,17 +12,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from nextloc.core.paths import PROJECT_ROOT, RESULTS_DIR, atomic_write
+from nextloc.experiments.registry import load_registry
+from nextloc.experiments.results import read_metrics, read_search_table
 from nextloc.report import road, tables
 from nextloc.report.appendix import superseded_table, write_extra
 from nextloc.report.figures import write_figures
 from nextloc.report.figures_runs import write_run_figures
-from nextloc.core.paths import PROJECT_ROOT, RESULTS_DIR
+from nextloc.report.headline import headline_sentence
 from nextloc.report.plotting import setup
 from nextloc.report.points_source import write_points_source
-from nextloc.experiments.registry import load_registry
-from nextloc.experiments.results import read_metrics, read_search_table
 from nextloc.report.tables import markdown_table, mean_std, write
-from nextloc.report.headline import headline_sentence
 from nextloc.report.toc import write_toc
 from nextloc.report.verdicts import book_verdicts, margin_text, write_claims
 
@@ -208,7 +208,8 @@ def update_readme(sentence: str) -> Path:
     start, end = README_MARKERS
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if pattern.search(text):
-        path.write_text(pattern.sub(lambda _: f"{start}\n{sentence}\n{end}", text))
+        atomic_write(path, lambda tmp: tmp.write_text(
+            pattern.sub(lambda _: f"{start}\n{sentence}\n{end}", text)))
     return path
 
 

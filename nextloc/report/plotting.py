@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from nextloc.core.paths import PROJECT_ROOT  # noqa: E402
+from nextloc.core.paths import PROJECT_ROOT, atomic_write  # noqa: E402
 
 GENERATED = PROJECT_ROOT / "book" / "generated"
 BUDGET = 500_000
@@ -32,11 +32,11 @@ def setup() -> None:
 
 
 def save(fig, name: str) -> Path:
-    GENERATED.mkdir(parents=True, exist_ok=True)
-    path = GENERATED / f"{name}.svg"
-    fig.savefig(path, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
-    return path
+    try:
+        return atomic_write(GENERATED / f"{name}.svg", lambda tmp: fig.savefig(
+            tmp, format="svg", bbox_inches="tight", metadata={"Date": None}))
+    finally:
+        plt.close(fig)
 
 
 def placeholder(ax, text: str) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nextloc.core.paths import PROJECT_ROOT
+from nextloc.core.paths import PROJECT_ROOT, atomic_write
 from nextloc.report.stats import compare
 
 GENERATED = PROJECT_ROOT / "book" / "generated"
@@ -25,10 +25,7 @@ FULL_METRICS = {"test_acc1": "Acc@1 %", "test_acc5": "Acc@5 %", "test_acc10": "A
 
 def write(name: str, text: str) -> Path:
     """Write ``book/generated/<name>.md``."""
-    GENERATED.mkdir(parents=True, exist_ok=True)
-    path = GENERATED / f"{name}.md"
-    path.write_text(text)
-    return path
+    return atomic_write(GENERATED / f"{name}.md", lambda tmp: tmp.write_text(text))
 
 
 def mean_std(values: pd.Series, percent: bool = True) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from nextloc.core.paths import PROJECT_ROOT
+from nextloc.core.paths import PROJECT_ROOT, atomic_write
 from nextloc.experiments.registry import load_registry
 
 SEED_PAGE = re.compile(r"seed_(\d+)$")
@@ -96,7 +96,7 @@ def experiment_entries(glob: str, placed: set[str], experiments: dict,
         page = folder / "index.md"
         text = experiment_page(folder, experiments.get(folder.name, {}), metrics)
         if not page.is_file() or page.read_text() != text:
-            page.write_text(text)
+            atomic_write(page, lambda tmp: tmp.write_text(text))
         base = folder.relative_to(PROJECT_ROOT).as_posix()
         entries.append({"file": f"{base}/index", "sections": [
             {"file": f"{base}/{p.stem}"} for p in seed_pages(folder)]})
@@ -135,5 +135,5 @@ def write_toc() -> Path:
         part["chapters"] = keep(part["chapters"])
     path = PROJECT_ROOT / "_toc.yml"
     header = "# Written by `nextloc tables` from book/toc.yml; edit that file instead.\n"
-    path.write_text(header + yaml.safe_dump(toc, sort_keys=False, allow_unicode=True))
-    return path
+    text = header + yaml.safe_dump(toc, sort_keys=False, allow_unicode=True)
+    return atomic_write(path, lambda tmp: tmp.write_text(text))

@@ -14,8 +14,9 @@ child search replaces the base's best point only if it scores higher on validati
 (``nextloc.experiments.registry.best_point``).
 
 The study lives in a SQLite file under ``runs/search/`` by default, or in any Optuna storage
-(``--storage postgresql://...``): several workers, on one machine (``--jobs``) or many, share
-it, and a killed search continues where it stopped. The trials table
+(``--storage postgresql://...``, or ``--storage journal:PATH``, a journal file on a shared
+file system, :func:`nextloc.search.study.open_journal`): several workers, on one machine (``--jobs``)
+or many, share it, and a killed search continues where it stopped. The trials table
 ``results/search/<name>.csv`` is what the repository keeps and what the experiments read; it is
 rewritten from the study after every trial, and its finished rows are loaded into a new study,
 so that a complete search trains nothing again.
@@ -33,6 +34,8 @@ from functools import partial
 
 import optuna
 import pandas as pd
+import psutil
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
 from nextloc.search import study as studies
@@ -204,9 +207,25 @@ def work(name: str, storage: str, sampler_seed: int) -> int:
             time.sleep(POLL_SECONDS)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)
+                optuna.storages.fail_stale_trials(study)  # a database's heartbeats
+                if studies.journal_path(storage) is not None:  # a journal has none
+                    fail_trials_of_ended_workers(study)
         else:
             return ran  # listed points whose trials failed: run the search again to retry
+
+
+def fail_trials_of_ended_workers(study: optuna.Study) -> None:
+    """What heartbeats do for a database, for a journal file, which has none: a running trial
+    whose worker was a process of this machine that has ended fails, and its point is queued
+    again. (A worker that ended on another machine cannot be seen from here.)"""
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        host, _, pid = trial.user_attrs.get("worker", "").rpartition(":")
+        if host == socket.gethostname() and pid.isdigit() and not psutil.pid_exists(int(pid)):
+            try:
+                study.tell(trial.number, state=TrialState.FAIL)
+            except (ValueError, optuna.exceptions.UpdateFinishedTrialError):
+                continue  # another waiting worker failed it first, and queued it again
+            RetryHeartbeatStaleTrialCallback()(study, trial)
 
 
 def prepare_study(name: str, storage: str) -> optuna.Study:

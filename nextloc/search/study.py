@@ -79,10 +79,41 @@ def default_storage(name: str) -> str:
     return f"sqlite:///{path}"
 
 
-def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """Any Optuna RDB URL (sqlite, postgresql, mysql), with heartbeats, so that the trials of a
-    killed worker are noticed and run again. A URL that cannot work is one ConfigError (a
-    missing SQLite folder was 125 lines of SQLAlchemy traceback)."""
+def journal_path(url: str) -> Path | None:
+    """The file of an Optuna journal storage: ``journal:PATH``, or a path ending in ``.journal``
+    or ``.log``; None for a database URL."""
+    if url.startswith("journal:"):
+        return Path(url.removeprefix("journal:"))
+    return Path(url) if url.endswith((".journal", ".log")) and "://" not in url else None
+
+
+def open_journal(path: Path) -> optuna.storages.JournalStorage:
+    """Optuna's journal file storage: one append-only file, locked while written, that workers
+    on machines with a shared file system (NFS) use without a database server. It has no
+    heartbeats (:func:`nextloc.search.fail_trials_of_ended_workers` stands in for them)."""
+    if not path.parent.is_dir():
+        raise ConfigError(f"--storage journal:{path}: folder {path.parent} does not exist; create "
+                          f"it first.")
+    try:
+        backend = optuna.storages.journal.JournalFileBackend(str(path))  # makes a new file
+        with open(path, "rb") as journal:  # checked now, not at the first trial's write
+            for line in journal:
+                if line.endswith(b"\n"):  # a line without one may be being written
+                    json.loads(line)
+        return optuna.storages.JournalStorage(backend)
+    except (OSError, ValueError) as err:  # a folder, no permission, a file that is no journal
+        raise ConfigError(f"--storage journal:{path}: cannot open it as an Optuna journal file "
+                          f"({str(err).splitlines()[0][:160]}).") from None
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """A journal file (:func:`open_journal`), or any Optuna RDB URL (sqlite, postgresql,
+    mysql), with heartbeats, so that the trials of a killed worker are noticed and run again. A
+    URL that cannot work is one ConfigError (a missing SQLite folder was 125 lines of
+    SQLAlchemy traceback)."""
+    journal = journal_path(url)
+    if journal is not None:
+        return open_journal(journal)
     sqlite = check_storage_url(url)
     kwargs = {"connect_args": {"timeout": 60}} if sqlite else {}
     for attempt in range(1, 6):
