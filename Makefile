@@ -16,9 +16,7 @@ setup: $(VENV)/.installed
 
 # Runs whose outputs are up to date are skipped, so an interrupted report resumes.
 experiments: setup
-	$(BIN)/nextloc search pointer pointer_features pointer_capacity pointer_ensemble \
-		pointer_long_term pointer_pair_variants pointer_pair_combined pointer_pair_distill \
-		pointer_pair_training pointer_pair_averaging pointer_pair_redistill --jobs $(JOBS)
+	$(BIN)/nextloc search --jobs $(JOBS)
 	$(BIN)/nextloc run --jobs $(JOBS)
 
 tables: setup
@@ -33,7 +31,7 @@ report: experiments tables book
 # The report (nextloc.pdf) and the run pages (nextloc-runs.pdf) as A4 PDFs in _build/pdf/
 # (needs Chromium: apt-get install chromium).
 pdf: book
-	$(PY) -m nextloc.pdf
+	$(PY) -m nextloc.report.pdf
 
 test: setup
 	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider

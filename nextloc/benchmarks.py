@@ -4,7 +4,7 @@
   copied 2 and 3 times (more users and points, same tracks), with the relaxed options the sample
   needs. The seconds per million GPS points give a linear projection for the full Geolife
   release (24.9 M points). Written to ``results/benchmarks/preprocess.json``.
-- ``training``: synthetic staypoint tables (:mod:`nextloc.synthetic`) with more users (more
+- ``training``: synthetic staypoint tables (:mod:`nextloc.data.synthetic`) with more users (more
   samples) at a fixed number of places, and more places at fixed users: sample building, one
   epoch of the headline pointer model (one thread, as in the report's runs), and markov.
   Written to ``results/benchmarks/training_scaling.json``.
@@ -25,15 +25,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nextloc.batching import batches
-from nextloc.data import build_dataset
-from nextloc.paths import PROJECT_ROOT, RESULTS_DIR, atomic_write
-from nextloc.registry import train_config
+from nextloc.core.errors import ResultsError
+from nextloc.core.paths import PROJECT_ROOT, RESULTS_DIR, atomic_write
+from nextloc.data.batching import batches
+from nextloc.data.split import build_dataset
+from nextloc.experiments.registry import train_config
 from nextloc.models import build_model, count_parameters
-from nextloc.preprocess import PreprocessConfig, geolife_folder, run_pipeline
-from nextloc.synthetic import synthetic_staypoints
-from nextloc.train import train
-from nextloc.train_one import registry_settings
+from nextloc.preprocess.pipeline import PreprocessConfig, geolife_folder, run_pipeline
+from nextloc.data.synthetic import synthetic_staypoints
+from nextloc.training.loop import train
+from nextloc.experiments.train_one import registry_settings
 
 GEOLIFE_POINTS = 24.9e6  # GPS points of the full Geolife 1.3 release (Zheng et al. 2010)
 # The raw sample covers about a week per user: the published thresholds would drop everyone.
@@ -48,8 +49,15 @@ def machine() -> dict:
 
 
 def _write(name: str, report: dict) -> Path:
-    return atomic_write(RESULTS_DIR / "benchmarks" / name,
-                        lambda tmp: tmp.write_text(json.dumps(report, indent=1) + "\n"))
+    """Write the report, or refuse it whole: a non-finite number (a zero-length measurement
+    divided by) is a failed measurement, never a result to commit."""
+    path = RESULTS_DIR / "benchmarks" / name
+    try:
+        text = json.dumps(report, indent=1, allow_nan=False) + "\n"
+    except ValueError as err:
+        raise ResultsError(f"the benchmark measured a non-finite number ({err}); {path} is "
+                           f"unchanged.") from err
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def _copied_users(folder: Path, copies: int, into: Path) -> None:
@@ -60,7 +68,8 @@ def _copied_users(folder: Path, copies: int, into: Path) -> None:
 
 
 def benchmark_preprocess(raw_dir: str | Path, copies=(1, 2, 4)) -> dict:
-    import nextloc.tracks  # noqa: F401 (loading trackintel is not part of any run's time)
+    # loading trackintel is not part of any run's time
+    import nextloc.preprocess.tracks  # noqa: F401
 
     config = PreprocessConfig(**RELAXED)
     folder = geolife_folder(raw_dir)

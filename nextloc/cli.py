@@ -1,8 +1,8 @@
 """Command line: ``nextloc data summary``, ``nextloc search``, ``nextloc run``,
 ``nextloc tables``, ``nextloc results known``, ``nextloc archive``, ``nextloc preprocess``,
-``nextloc train``, ``nextloc benchmark``. Each command is one small function below; ``main`` turns a user's
-mistake, a file that cannot be written, or Ctrl-C into one or two lines on stderr and exit code 2
-(130 when interrupted), with no traceback unless ``--debug`` asks for it."""
+``nextloc train``, ``nextloc benchmark``. Each command is one small function below; ``main`` turns a
+user's mistake, a file that cannot be written, or Ctrl-C into one or two lines on stderr and exit
+code 2 (130 when interrupted), with no traceback unless ``--debug`` asks for it."""
 from __future__ import annotations
 
 import argparse
@@ -13,13 +13,13 @@ import sys
 import threading
 
 from nextloc.cli_args import Parser, bounded_int
-from nextloc.errors import MESSAGE_LIMIT, NextlocError, shorten
+from nextloc.core.errors import FULL_DISK, MESSAGE_LIMIT, NextlocError, os_error_text, shorten
 
 MAX_PREVIOUS_DAYS = 3650  # ten years of history is already longer than any dataset
 
 
 def data_command(args) -> None:
-    from nextloc.data import load_dataset
+    from nextloc.data.split import load_dataset
 
     summary = load_dataset(args.data, previous_day=args.previous_day).summary()
     if args.json:
@@ -31,43 +31,45 @@ def data_command(args) -> None:
 
 
 def search_command(args) -> None:
-    from nextloc.search import run_search
+    from nextloc.experiments.registry import load_registry
+    from nextloc.search.run import run_search
 
     use_data_for_the_registry(args)
-    for name in args.names:
+    # The registry lists searches in the order they build on each other (base_search).
+    for name in args.names or list(load_registry().get("searches") or {}):
         print(run_search(name, jobs=args.jobs, storage=args.storage).head(10)
               .drop(columns=["trial"]).to_string(index=False))
 
 
 def run_command(args) -> None:
-    from nextloc.runner import run_all
+    from nextloc.experiments.runner import run_all
 
     use_data_for_the_registry(args)
     run_all(args.names, quick=args.quick, jobs=args.jobs, seeds=args.seeds, force=args.force)
 
 
 def tables_command(args) -> None:
-    from nextloc.report import write_tables
+    from nextloc.report.build import write_tables
 
     for path in write_tables():
         print(path)
 
 
 def results_command(args) -> None:
-    from nextloc.known_places import fill_known_columns
+    from nextloc.experiments.known_places import fill_known_columns
 
     print(fill_known_columns())
 
 
 def archive_command(args) -> None:
-    from nextloc.results import archive_runs
+    from nextloc.experiments.results import archive_runs
 
     print(archive_runs(args.experiment, args.label))
 
 
 def preprocess_command(args) -> None:
-    from nextloc.preprocess import load_config, preprocess
-    from nextloc.preprocess_config import HELP
+    from nextloc.preprocess.pipeline import load_config, preprocess
+    from nextloc.preprocess.config import HELP
 
     config = load_config(args.config, **{name: getattr(args, name) for name in HELP})
     result = preprocess(args.raw, args.out, config, progress=not args.quiet)
@@ -79,7 +81,7 @@ def preprocess_command(args) -> None:
 
 
 def add_preprocess_parser(commands) -> None:
-    from nextloc.preprocess_config import HELP, option_type
+    from nextloc.preprocess.config import HELP, option_type
 
     parser = commands.add_parser(
         "preprocess", help="raw GPS tracks (Geolife .plt) -> a dataset folder, on trackintel",
@@ -98,7 +100,7 @@ def add_preprocess_parser(commands) -> None:
 
 
 def train_command(args) -> None:
-    from nextloc.train_one import format_report, train_on_dataset
+    from nextloc.experiments.train_one import format_report, train_on_dataset
 
     report = train_on_dataset(args.data, args.model, args.config, seed=args.seed,
                               device=args.device, previous_day=args.previous_day,
@@ -109,13 +111,13 @@ def train_command(args) -> None:
 def add_train_parser(commands) -> None:
     parser = commands.add_parser(
         "train", help="train and evaluate one model on a dataset, outside the registry",
-        description="The headline settings of the model's experiment in experiments.yaml (or "
+        description="The headline settings of the model's experiment in the registry (or "
                     "--config FILE), the standard split, early stopping on validation, one test "
                     "evaluation. Prints metrics; writes nothing to results/.")
     add_data_option(parser)
     parser.add_argument("--model", help="a registered model: pointer, markov, baseline, ...")
     parser.add_argument("--config", metavar="FILE", help="YAML training settings, in the "
-                        "form of an experiments.yaml entry")
+                        "form of a registry entry")
     parser.add_argument("--seed", type=bounded_int(0, 2**32 - 1), default=42)
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     add_previous_day_option(parser)
@@ -132,8 +134,8 @@ def use_data_for_the_registry(args) -> None:
         return
     from pathlib import Path
 
-    from nextloc.errors import ConfigError
-    from nextloc.paths import PROJECT_ROOT
+    from nextloc.core.errors import ConfigError
+    from nextloc.core.paths import PROJECT_ROOT
 
     data = Path(args.data).resolve()
     report_data = (PROJECT_ROOT.parent / "shared" / "data" / "geolife").resolve()
@@ -152,7 +154,7 @@ def benchmark_command(args) -> None:
                               steps=args.steps, repeats=args.repeats))
         return
     from nextloc import benchmarks
-    from nextloc.paths import PROJECT_ROOT
+    from nextloc.core.paths import PROJECT_ROOT
 
     if args.what == "preprocess":
         raw = args.raw or PROJECT_ROOT.parent / "shared" / "data" / "geolife_raw_sample" / "Data"
@@ -170,7 +172,7 @@ def add_benchmark_parser(commands) -> None:
                         help="speed: this code against the commit before the speed-up, "
                         "into results/benchmarks/training.json")
     parser.add_argument("experiments", nargs="*", help="for 'speed' (default: the baseline, the "
-                        "pointer, the pair and the headline of experiments.yaml)")
+                        "pointer, the pair and the headline of the registry)")
     # Checked before minutes of measuring: --repeats -1 once wrote Infinity into results/.
     parser.add_argument("--steps", type=bounded_int(1, 100_000), default=40, help="timed "
                         "training batches ('speed')")
@@ -205,17 +207,17 @@ def parser() -> argparse.ArgumentParser:
     data.set_defaults(handler=data_command)
 
     search = commands.add_parser("search", help="hyperparameter search on validation")
-    search.add_argument("names", nargs="+", help="searches of experiments.yaml, in order")
+    search.add_argument("names", nargs="*", help="searches, in order (default: all)")
     search.add_argument("--jobs", "--workers", type=bounded_int(1), default=2,
                         help="worker processes on this machine, one trial each at a time")
     search.add_argument("--storage", help="an Optuna storage URL shared by all workers, e.g. "
-                        "postgresql+psycopg2://user@host/db (default: a SQLite file in "
-                        "runs/search/)")
+                        "postgresql+psycopg2://user@host/db, or journal:PATH, a journal file "
+                        "on a shared file system (default: a SQLite file in runs/search/)")
     add_data_option(search)
     search.set_defaults(handler=search_command)
 
     run = commands.add_parser("run", help="run experiments with papermill")
-    run.add_argument("names", nargs="*", help="experiments (default: all in experiments.yaml)")
+    run.add_argument("names", nargs="*", help="experiments (default: all in the registry)")
     run.add_argument("--quick", action="store_true", help="tiny epochs, scratch outputs only")
     run.add_argument("--jobs", type=bounded_int(1), default=2,
                      help="runs in parallel (1 thread each)")
@@ -254,8 +256,9 @@ def describe(err: BaseException) -> str:
         return str(err)
     if isinstance(err, KeyboardInterrupt):
         return "interrupted"
-    where = f" ({err.filename})" if getattr(err, "filename", None) else ""
-    return f"error: {err.strerror or err}{where}; check that the file or folder is writable."
+    if err.errno in FULL_DISK:
+        return f"error: {os_error_text(err)}."
+    return f"error: {os_error_text(err)}; check that the file or folder is writable."
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from nextloc.errors import shorten
+from nextloc.core.errors import shorten
 
 
 class Parser(argparse.ArgumentParser):

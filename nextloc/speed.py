@@ -37,7 +37,7 @@ WARMUP_STEPS = 5
 
 
 def default_experiments() -> list[str]:
-    from nextloc.registry import headline_experiments
+    from nextloc.experiments.registry import headline_experiments
 
     return list(dict.fromkeys(EXPERIMENTS + headline_experiments()[:1]))
 
@@ -58,10 +58,10 @@ def measure(experiment: str, steps: int, repeats: int) -> dict:
 
     import torch
 
-    from nextloc.data import load_dataset
-    from nextloc.device import set_seed
-    from nextloc.registry import run_settings, train_config
-    from nextloc.train import evaluate, fit, prepare
+    from nextloc.data.split import load_dataset
+    from nextloc.core.device import set_seed
+    from nextloc.experiments.registry import run_settings, train_config
+    from nextloc.training.loop import evaluate, fit, prepare
 
     torch.set_num_threads(1)
     # run_settings fills the checkpoint placeholders (a distilled model reads its teacher's).
@@ -85,8 +85,8 @@ def measure(experiment: str, steps: int, repeats: int) -> dict:
 
 def run_length(experiment: str) -> dict:
     """Epochs of a full run: the median recorded best epoch plus the patience, capped."""
-    from nextloc.registry import experiment_settings, train_config
-    from nextloc.results import read_metrics
+    from nextloc.experiments.registry import experiment_settings, train_config
+    from nextloc.experiments.results import read_metrics
 
     config = train_config(experiment_settings(experiment))
     rows = read_metrics()
@@ -112,7 +112,7 @@ def summarize(raw: dict, length: dict) -> dict:
 def measure_tree(tree: Path, experiments: list[str], steps: int, repeats: int,
                  cache: Path) -> dict:
     """Run :func:`measure` in a fresh process on the nextloc of ``tree``."""
-    from nextloc.data import default_data_dir
+    from nextloc.data.split import default_data_dir
 
     env = {**os.environ, "PYTHONPATH": str(tree), "NEXTLOC_DATA": str(default_data_dir()),
            "NEXTLOC_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
@@ -121,7 +121,7 @@ def measure_tree(tree: Path, experiments: list[str], steps: int, repeats: int,
     done = subprocess.run(command, cwd=tree, env=env, capture_output=True, text=True,
                           check=False)
     if done.returncode != 0:
-        from nextloc.errors import RunError
+        from nextloc.core.errors import RunError
 
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise RunError(f"benchmark of {tree} failed: {last[:300]}")
@@ -145,12 +145,12 @@ def speedup(reference: dict | None, current: dict) -> dict | None:
 
 
 def git(*args: str) -> str:
-    from nextloc.paths import PROJECT_ROOT
+    from nextloc.core.paths import PROJECT_ROOT
 
     done = subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True,
                           text=True, check=False)
     if done.returncode != 0:  # not a clone, or the reference commit missing (a shallow clone)
-        from nextloc.errors import RunError
+        from nextloc.core.errors import RunError
 
         last = (done.stderr.strip().splitlines() or ["no message"])[-1]
         raise RunError(f"benchmark speed: `git {' '.join(args)}` failed: {last[:200]}")
@@ -171,7 +171,7 @@ def machine() -> dict:
 def run_benchmark(experiments: list[str], steps: int = 40, repeats: int = 2, rounds: int = 4,
                   reference: str = REFERENCE_COMMIT) -> dict:
     """Measure the reference and this tree, alternating ``rounds`` times; the report."""
-    from nextloc.paths import PROJECT_ROOT
+    from nextloc.core.paths import PROJECT_ROOT
 
     started, info = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine()
     with tempfile.TemporaryDirectory(prefix="nextloc-benchmark-") as scratch:
@@ -220,10 +220,10 @@ def check_can_measure(experiments: list[str]) -> None:
     """Every experiment resolves, has the checkpoints it loads (a teacher: git-ignored, so absent
     from a fresh clone) and recorded runs to take its length from; checked before minutes of
     measuring, which once ended in a traceback from the measuring process."""
-    from nextloc.errors import ConfigError
-    from nextloc.preflight import check_checkpoints_to_read
-    from nextloc.registry import run_settings, train_config
-    from nextloc.results import read_metrics
+    from nextloc.core.errors import ConfigError
+    from nextloc.experiments.preflight import check_checkpoints_to_read
+    from nextloc.experiments.registry import run_settings, train_config
+    from nextloc.experiments.results import read_metrics
 
     recorded = set(read_metrics()["experiment"])
     for name in experiments:
@@ -235,9 +235,9 @@ def check_can_measure(experiments: list[str]) -> None:
 
 
 def write_benchmark(**options) -> Path:
-    from nextloc.paths import RESULTS_DIR, atomic_write
+    from nextloc.core.paths import RESULTS_DIR, atomic_write
 
-    from nextloc.errors import ConfigError, ResultsError
+    from nextloc.core.errors import ConfigError, ResultsError
 
     for name in ("steps", "repeats"):
         value = options.get(name, 1)
@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--measure", action="store_true", help="measure this process's nextloc")
     args = parser.parse_args(argv)
     if args.measure:
-        from nextloc.registry import load_registry
+        from nextloc.experiments.registry import load_registry
 
         known = load_registry()["experiments"]  # the reference may predate an experiment
         print(json.dumps({name: measure(name, args.steps, args.repeats)

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import torch
 
-from nextloc.data import STAYPOINTS_FILE, VALID_IDS_FILE, build_dataset
-from nextloc.locations import LOCATIONS_FILE, with_coordinates
+from nextloc.data.split import STAYPOINTS_FILE, VALID_IDS_FILE, build_dataset
+from nextloc.data.locations import LOCATIONS_FILE, with_coordinates
 
 # The test tensors are tiny, so extra intra-op threads buy nothing, and on a busy machine their
 # OpenMP spin-waiting made the suite ~10x slower (38 s instead of 4 s on 2 shared cores).
@@ -53,8 +53,8 @@ def make_staypoints(seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
 
 def make_locations(seed: int = 0) -> pd.DataFrame:
     """Coordinates of every raw location id of :func:`make_staypoints`: ``lon, lat`` and the
-    columns of locations_geolife.csv (WKT ``center``). A few places around Beijing from 50 m to ~20 km apart, and one in
-    Shanghai (~1,000 km away), as Geolife has."""
+    columns of locations_geolife.csv (WKT ``center``). A few places around Beijing from 50 m to ~20
+    km apart, and one in Shanghai (~1,000 km away), as Geolife has."""
     rng = np.random.default_rng(seed)
     ids = np.concatenate([OLD_LOCATIONS, NEW_LOCATIONS])
     lon = 116.3 + rng.normal(0, 0.08, len(ids))
@@ -124,10 +124,10 @@ def tiny_data_dir(write_csvs, tiny_frames) -> Path:
 
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> Path:
-    """A temporary project (see tests/project_tools.py): experiments.yaml, results/, book/runs/
+    """A temporary project (see tests/project_tools.py): a registry file, results/, book/runs/
     and runs/ under tmp_path/project, and every nextloc path pointing there, so a test can run,
     record and archive without touching the repository. Write the registry to
-    ``project / "experiments.yaml"``."""
+    ``registry_file(project)`` (tests/project_tools.py)."""
     from project_tools import make_project, rebase_paths
 
     root = make_project(tmp_path / "project", {"experiments": {}})

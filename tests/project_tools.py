@@ -1,8 +1,9 @@
 """Temporary projects for tests that run commands: a folder laid out like the repository (its own
-experiments.yaml, results/, book/runs/, runs/), and three ways to run nextloc against it without
-ever touching the repository's results:
+experiments/main.yaml, results/, book/runs/, runs/), and three ways to run nextloc against it
+without ever touching the repository's results:
 
-- :func:`rebase_paths`: in this process, every project path of nextloc (``nextloc.paths`` and the
+- :func:`rebase_paths`: in this process, every project path of nextloc (``nextloc.core.paths`` and
+the
   module-level copies other modules hold) moved under the temporary project;
 - :func:`run_forked`: ``nextloc.cli.main(argv)`` in a forked child process with rebased paths, its
   stdout/stderr captured at the file-descriptor level and its exit code returned. The children
@@ -24,9 +25,9 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-import nextloc.paths
+import nextloc.core.paths
 
-REPOSITORY = nextloc.paths.PROJECT_ROOT
+REPOSITORY = nextloc.core.paths.PROJECT_ROOT
 # A small project: a finished quick-to-check run of 'x' and a search table for 'tuned'.
 GOOD_ROW = {"experiment": "x", "model": "persistent", "seed": 1, "n_params": 0, "best_epoch": 0,
             "val_acc1": 0.25, "test_acc1": 0.3, "test_acc5": 0.5, "test_acc10": 0.6,
@@ -39,12 +40,14 @@ REGISTRY = {"experiments": {"x": X, "tuned": {"model": "baseline", "search": "s"
 SEARCH_CSV = 'trial,lr,seeds,n_params,best_epoch,val_acc1,val_mrr,train_seconds\n' \
              '"{""lr"": 0.001}",0.001,1,1000,1.0,0.3,0.4,1.0\n'
 ROW_TEXT = ",".join(map(str, GOOD_ROW.values()))
-PRELOAD = ["nextloc.cli", "nextloc.runner", "nextloc.report", "nextloc.search", "nextloc.data"]
+PRELOAD = ["nextloc.cli", "nextloc.experiments.runner", "nextloc.report.build",
+           "nextloc.search.run", "nextloc.data.split"]
 
 
 def path_changes(root: Path) -> list[tuple[object, str, Path]]:
     """(module, attribute, new path) for every module-level Path of nextloc inside the repository:
-    the constants of nextloc.paths and the copies that ``from nextloc.paths import X`` made."""
+    the constants of nextloc.core.paths and the copies that ``from nextloc.core.paths import X``
+    made."""
     import nextloc
 
     changes = []
@@ -59,21 +62,30 @@ def path_changes(root: Path) -> list[tuple[object, str, Path]]:
 
 
 def rebase_paths(root: Path, setattr_=setattr) -> None:
-    import nextloc.cli, nextloc.report, nextloc.runner, nextloc.search  # noqa: E401,F401
+    import nextloc.cli  # noqa: F401
+    import nextloc.experiments.runner  # noqa: F401
+    import nextloc.report.build  # noqa: F401
+    import nextloc.search.run  # noqa: F401
 
     for module, attribute, path in path_changes(root):
         setattr_(module, attribute, path)
 
 
+def registry_file(root: Path) -> Path:
+    """The one registry file of a test project (the report's registry has one per chapter)."""
+    (root / "experiments").mkdir(parents=True, exist_ok=True)
+    return root / "experiments" / "main.yaml"
+
+
 def make_project(root: Path, registry: dict, notebooks: dict[str, dict] | None = None) -> Path:
-    """A project folder with ``registry`` as experiments.yaml, the real notebook templates (and
+    """A project folder with ``registry`` as its registry file, the real notebook templates (and
     ``notebooks``, name -> notebook JSON, beside them), and empty results/ and book/runs/."""
     (root / "notebooks").mkdir(parents=True)
     for template in (REPOSITORY / "notebooks").glob("*.ipynb"):
         shutil.copy(template, root / "notebooks")
     for name, notebook in (notebooks or {}).items():
         (root / "notebooks" / f"{name}.ipynb").write_text(json_dump(notebook))
-    (root / "experiments.yaml").write_text(yaml.safe_dump(registry, sort_keys=False))
+    registry_file(root).write_text(yaml.safe_dump(registry, sort_keys=False))
     for folder in ("results/runs", "results/search", "book/runs", "runs"):
         (root / folder).mkdir(parents=True, exist_ok=True)
     return root
@@ -85,7 +97,7 @@ def full_project(root):
 
 
 def populate(root):
-    (root / "experiments.yaml").write_text(yaml.safe_dump(REGISTRY))
+    registry_file(root).write_text(yaml.safe_dump(REGISTRY))
     pd.DataFrame([GOOD_ROW]).to_csv(root / "results" / "metrics.csv", index=False)
     (root / "results" / "runs" / "x" / "seed_1").mkdir(parents=True)
     (root / "results" / "runs" / "x" / "seed_1" / "metrics.json").write_text("{}")

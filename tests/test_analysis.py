@@ -5,9 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import nextloc.analysis
-from nextloc.analysis import accuracy_by, learning_curves, sample_features
-from nextloc.data import UNSEEN
+from project_tools import registry_file
+
+import nextloc.report.analysis
+from nextloc.report.analysis import accuracy_by, learning_curves, sample_features
+from nextloc.data.split import UNSEEN
 
 
 def test_sample_features_on_the_tiny_test_split(tiny_data):
@@ -56,7 +58,7 @@ def test_accuracy_by_averages_over_seeds_per_group():
 
 
 def test_learning_curves_stack_every_saved_history(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.analysis, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(nextloc.report.analysis, "RESULTS_DIR", tmp_path)
     for seed, epochs in [(1, 3), (2, 2)]:
         run = tmp_path / "runs" / "x" / f"seed_{seed}"
         run.mkdir(parents=True)
@@ -72,7 +74,7 @@ def test_learning_curves_stack_every_saved_history(tmp_path, monkeypatch):
 # --- the validation-test gap -----------------------------------------------------------------
 
 def test_gap_decomposition_by_hand():
-    from nextloc.analysis import gap_decomposition
+    from nextloc.report.analysis import gap_decomposition
 
     # validation: 20 % unseen targets, known-place accuracy 0.5 -> Acc@1 0.4 (unseen all wrong)
     # test: 30 % unseen, known-place accuracy 0.4 -> Acc@1 0.28; gap 0.12
@@ -90,7 +92,7 @@ def test_gap_decomposition_by_hand():
 
 
 def test_gap_decomposition_is_exact_when_the_unseen_class_is_predicted():
-    from nextloc.analysis import gap_decomposition
+    from nextloc.report.analysis import gap_decomposition
 
     parts = gap_decomposition(0.55, 0.18, 0.23, known_test=0.52, unseen_acc_test=0.6,
                               unseen_acc_val=0.5)
@@ -103,8 +105,8 @@ def test_gap_decomposition_is_exact_when_the_unseen_class_is_predicted():
 def test_pointer_internals_reproduce_the_copy_distribution(tiny_data):
     import torch
 
-    from nextloc.analysis import pointer_internals
-    from nextloc.batching import batches
+    from nextloc.report.analysis import pointer_internals
+    from nextloc.data.batching import batches
     from nextloc.models import build_model
 
     torch.manual_seed(0)
@@ -127,7 +129,7 @@ def test_pointer_internals_reproduce_the_copy_distribution(tiny_data):
 def test_pointer_internals_gate_is_the_weight_of_copying(tiny_data):
     import torch
 
-    from nextloc.analysis import pointer_internals
+    from nextloc.report.analysis import pointer_internals
     from nextloc.models import build_model
 
     torch.manual_seed(0)
@@ -155,8 +157,8 @@ def tiny_ensemble(data, **options):
 def test_mixture_parts_add_up_to_the_ensembles_probabilities(tiny_data):
     import torch
 
-    from nextloc.analysis import mixture_parts
-    from nextloc.batching import batches
+    from nextloc.report.analysis import mixture_parts
+    from nextloc.data.batching import batches
 
     model = tiny_ensemble(tiny_data)
     batch = next(iter(batches(tiny_data.splits["test"], 16)))
@@ -175,7 +177,7 @@ def test_mixture_parts_add_up_to_the_ensembles_probabilities(tiny_data):
 
 
 def test_worked_examples_follow_the_stated_rule(tiny_data, tiny_frames):
-    from nextloc.worked_examples import (EXAMPLE_KINDS, busiest_user, choose_examples,
+    from nextloc.report.worked_examples import (EXAMPLE_KINDS, busiest_user, choose_examples,
                                          example_places, example_predictions, example_sentence)
 
     split = tiny_data.splits["test"]
@@ -216,7 +218,7 @@ def test_worked_examples_follow_the_stated_rule(tiny_data, tiny_frames):
 
 
 def test_choose_examples_takes_the_earliest_of_each_kind_and_skips_missing_kinds():
-    from nextloc.worked_examples import choose_examples
+    from nextloc.report.worked_examples import choose_examples
 
     samples = pd.DataFrame({"sample": [4, 5, 6, 7],
                             "kind": ["wrong", "right, a known place", "wrong",
@@ -229,12 +231,12 @@ def test_choose_examples_takes_the_earliest_of_each_kind_and_skips_missing_kinds
 def test_trained_pointer_says_where_its_model_comes_from(project, tiny_data):
     import yaml
 
-    from nextloc.analysis import trained_pointer
+    from nextloc.report.analysis import trained_pointer
     from nextloc.models.checkpoint import save_checkpoint
-    from nextloc.paths import checkpoint_path
+    from nextloc.core.paths import checkpoint_path
 
     small = {"model.dim": 16, "model.heads": 2, "model.feedforward": 32}
-    (project / "experiments.yaml").write_text(yaml.safe_dump({"experiments": {
+    registry_file(project).write_text(yaml.safe_dump({"experiments": {
         "tiny_pointer": {"model": "pointer", **small, "seeds": [3, 4, 5]},
         "tiny_student": {"model": "pointer_ensemble", **small, "model.distill": 0.5,
                          "model.teacher": ["{checkpoints}/tiny_pointer/seed_3.safetensors"],

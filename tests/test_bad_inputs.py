@@ -15,19 +15,19 @@ import pytest
 import yaml
 
 from project_tools import (GOOD_ROW, REGISTRY, ROW_TEXT, SEARCH_CSV, X, ForkedCli, full_project,
-                           populate, snapshot)
+                           populate, registry_file, snapshot)
 
-from nextloc.config_file import parse_yaml
-from nextloc.data import STAYPOINTS_FILE, VALID_IDS_FILE
-from nextloc.errors import ConfigError, DataError, NextlocError, ResultsError, TrainingError
-from nextloc.experiments import run_experiment
+from nextloc.core.config_file import parse_yaml
+from nextloc.data.split import STAYPOINTS_FILE, VALID_IDS_FILE
+from nextloc.core.errors import ConfigError, DataError, NextlocError, ResultsError, TrainingError
+from nextloc.experiments.run import run_experiment
 from nextloc.models import build_model
 from nextloc.models.checkpoint import load_checkpoint
-from nextloc.registry import epochs_from, fill_placeholders, load_registry, train_config
-from nextloc.results import archive_runs, best_trial, read_metrics, record_metrics
-from nextloc.runner import run_all
-from nextloc.search import run_search
-from nextloc.train import TrainConfig
+from nextloc.experiments.registry import epochs_from, fill_placeholders, load_registry, train_config
+from nextloc.experiments.results import archive_runs, best_trial, read_metrics, record_metrics
+from nextloc.experiments.runner import run_all
+from nextloc.search.run import run_search
+from nextloc.training.settings import TrainConfig
 
 RUN_X = ["run", "x", "--quick"]
 
@@ -52,18 +52,18 @@ def data_env(tmp_path_factory) -> dict:
 # --- the cases: (id, argv, change to the project, what the message must say) ----------------
 
 def registry_text(text):
-    return lambda root: (root / "experiments.yaml").write_text(text)
+    return lambda root: registry_file(root).write_text(text)
 
 
 def experiment(**changes):
     """x with ``changes`` (a value None removes the key)."""
     spec = {k: v for k, v in {**X, **changes}.items() if v is not None}
-    return lambda root: (root / "experiments.yaml").write_text(
+    return lambda root: registry_file(root).write_text(
         yaml.safe_dump({**REGISTRY, "experiments": {**REGISTRY["experiments"], "x": spec}}))
 
 
 def registry(**sections):
-    return lambda root: (root / "experiments.yaml").write_text(yaml.safe_dump(
+    return lambda root: registry_file(root).write_text(yaml.safe_dump(
         {**REGISTRY, **sections}))
 
 
@@ -92,19 +92,19 @@ def nothing(root):
 
 
 CASES = [
-    # experiments.yaml as a whole
-    ("empty registry", RUN_X, registry_text(""), "experiments.yaml is empty"),
+    # the registry as a whole
+    ("empty registry", RUN_X, registry_text(""), "main.yaml is empty"),
     ("malformed YAML", RUN_X, registry_text("experiments:\n  x: {model: m, seeds: [1\n"),
-     r"experiments.yaml line \d+, column \d+"),
+     r"main.yaml line \d+, column \d+"),
     ("registry is a list", RUN_X, registry_text("- x\n- y\n"), "must be a mapping"),
     ("!!python tag", RUN_X, registry_text("experiments: !!python/object/apply:os.system "
                                           "['touch hacked']\n"), r"no !!python"),
     ("unknown section", RUN_X, registry(experiment={"x": X}), r"unknown section\(s\) \['experiment'\]"),
     ("experiments is a list", RUN_X, registry_text("experiments: [x]\n"),
      "'experiments' must be a mapping"),
-    ("registry not UTF-8", RUN_X, lambda root: (root / "experiments.yaml").write_bytes(
+    ("registry not UTF-8", RUN_X, lambda root: registry_file(root).write_bytes(
         b"\xff\xfe\x00x"), "not UTF-8"),
-    ("registry missing", RUN_X, lambda root: (root / "experiments.yaml").unlink(),
+    ("registry missing", RUN_X, lambda root: registry_file(root).unlink(),
      "experiment registry not found"),
     ("a 300 kB value", RUN_X, experiment(lr="1" * 300_000), "invalid training setting 'lr'"),
     # one experiment

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from project_tools import GOOD_ROW, REGISTRY, ForkedCli, full_project, snapshot
+from project_tools import ForkedCli, GOOD_ROW, REGISTRY, full_project, registry_file, snapshot
 from test_bad_inputs import check_clean_failure
 
 from nextloc.cli import main
@@ -33,7 +33,7 @@ def cli(capsys, *argv: str) -> tuple[int, str, str]:
 # --- 1. half-written or overwritten results ---------------------------------------------------
 
 def fake_preprocessed():
-    from nextloc.preprocess import OUTPUT_COLUMNS, Preprocessed
+    from nextloc.preprocess.pipeline import OUTPUT_COLUMNS, Preprocessed
 
     table = pd.DataFrame({c: [1, 2] for c in OUTPUT_COLUMNS}).assign(valid=[True, False])
     locations = pd.DataFrame({"id": [1], "lon": [116.3], "lat": [39.9]})
@@ -45,7 +45,7 @@ def test_preprocess_that_fails_half_way_leaves_the_previous_folder(tmp_path, mon
                                                                     capsys):
     """A full disk while writing locations.csv: the previous run's folder stays whole, not new
     staypoints beside old locations, and no temporary folder is left behind."""
-    import nextloc.preprocess as preprocess
+    import nextloc.preprocess.pipeline as preprocess
 
     out = tmp_path / "data"
     out.mkdir()
@@ -84,7 +84,7 @@ def test_benchmark_speed_refuses_counts_below_one(forked_cli, tmp_path, option, 
 
 def test_benchmark_speed_never_writes_a_non_finite_time(project, monkeypatch):
     import nextloc.speed as speed
-    from nextloc.errors import NextlocError
+    from nextloc.core.errors import NextlocError
 
     path = project / "results" / "benchmarks" / "training.json"
     path.parent.mkdir(parents=True)
@@ -104,7 +104,7 @@ def test_tables_refuse_an_over_budget_headline(forked_cli, tmp_path):
                                             "xr": {"model": "persistent", "seeds": [1],
                                                    "refit": True}},
                 "headline": {"train_only": "x", "refit": "xr"}}
-    (root / "experiments.yaml").write_text(yaml.safe_dump(registry))
+    registry_file(root).write_text(yaml.safe_dump(registry))
     pd.DataFrame([{**GOOD_ROW, "n_params": 9_000_000},
                   {**GOOD_ROW, "experiment": "xr", "n_params": 9_000_000}]).to_csv(
         root / "results" / "metrics.csv", index=False)
@@ -127,7 +127,7 @@ def test_a_stamp_covers_the_dataset_and_the_notebook(project, monkeypatch, tmp_p
     from project_tools import populate
     from test_resume import fake_notebook
 
-    from nextloc.runner import is_up_to_date, run_one, stamp_path
+    from nextloc.experiments.runner import is_up_to_date, run_one, stamp_path
 
     populate(project)
     fake_notebook(project, monkeypatch)
@@ -149,7 +149,7 @@ def test_a_stamp_covers_the_dataset_and_the_notebook(project, monkeypatch, tmp_p
 
     old_full_stamp = stamp_path("x", 1, False)  # a committed stamp, made before `inputs`
     old_full_stamp.parent.mkdir(parents=True, exist_ok=True)
-    from nextloc.registry import config_hash, run_settings
+    from nextloc.experiments.registry import config_hash, run_settings
 
     old_full_stamp.write_text(json.dumps({"config_hash": config_hash(
         run_settings("x", 1, False), 1), "quick": False}))
@@ -163,10 +163,10 @@ def test_registry_settings_a_run_cannot_honour_are_refused(forked_cli, tmp_path,
     registry = {**REGISTRY, "experiments": {**REGISTRY["experiments"],
                                             "x": {"model": "persistent", "seeds": [1],
                                                   key: value}}}
-    (root / "experiments.yaml").write_text(yaml.safe_dump(registry))
+    registry_file(root).write_text(yaml.safe_dump(registry))
     before = snapshot(root)
     code, out, err = forked_cli(root, "run", "x", "--quick")
-    check_clean_failure(code, out, err, f"'{key}' cannot be set in experiments.yaml")
+    check_clean_failure(code, out, err, f"'{key}' cannot be set in the registry")
     assert snapshot(root) == before
 
 
@@ -292,7 +292,7 @@ def with_registry(experiments=None, searches=None):
     def change(root):
         registry = {"experiments": {**REGISTRY["experiments"], **(experiments or {})},
                     "searches": {**REGISTRY["searches"], **(searches or {})}}
-        (root / "experiments.yaml").write_text(yaml.safe_dump(registry))
+        registry_file(root).write_text(yaml.safe_dump(registry))
     return change
 
 
@@ -396,9 +396,9 @@ def test_thread_counts_are_capped_near_the_cpu_count():
 
     import torch
 
-    from nextloc.device import set_threads
-    from nextloc.errors import ConfigError
-    from nextloc.train import TrainConfig
+    from nextloc.core.device import set_threads
+    from nextloc.core.errors import ConfigError
+    from nextloc.training.settings import TrainConfig
 
     with pytest.raises(ConfigError, match="num_threads"):
         TrainConfig(num_threads=100_000)
@@ -420,7 +420,7 @@ def write_plt(raw, latitudes):
 
 
 def test_gps_fixes_off_the_globe_are_dropped_and_counted(tmp_path):
-    from nextloc import tracks
+    from nextloc.preprocess import tracks
 
     write_plt(tmp_path, [39.9] * 7 + [999.0, -95.5, 516.0])
     fixes = tracks.read_geolife(tmp_path, progress=False)
@@ -436,12 +436,12 @@ def test_preprocess_of_fixes_all_off_the_globe_is_one_clear_error(tmp_path, caps
 
 
 def test_a_run_goes_after_the_runs_it_reads_whatever_the_registry_order(project):
-    from nextloc.preflight import run_order
-    from nextloc.registry import load_registry
+    from nextloc.experiments.preflight import run_order
+    from nextloc.experiments.registry import load_registry
 
     reader = {"model": "ensemble", "seeds": [1],
               "model.members": ["{checkpoints}/teacher/seed_{seed}.safetensors"]}
-    (project / "experiments.yaml").write_text(yaml.safe_dump({"experiments": {
+    registry_file(project).write_text(yaml.safe_dump({"experiments": {
         "reader": reader, "other": {"model": "persistent", "seeds": [1]},
         "teacher": {"model": "persistent", "seeds": [1]}}}))
     experiments = load_registry()["experiments"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from nextloc.claims import parse_arm
-from nextloc.stats import PENDING, benjamini_hochberg
-from nextloc.verdicts import book_verdicts, claims_frame, claims_markdown, list_table
+from nextloc.report.claims import parse_arm
+from nextloc.report.stats import PENDING, benjamini_hochberg
+from nextloc.report.verdicts import book_verdicts, claims_frame, claims_markdown, list_table
 
 
 def runs(name: str, accuracies: list[float], seeds=(1, 2, 3)) -> pd.DataFrame:
@@ -135,8 +135,8 @@ def test_list_table_turns_lines_into_bullets():
 
 
 def test_seeds_needed_for_a_narrow_enough_interval():
-    from nextloc.stats import from_differences
-    from nextloc.verdicts import seeds_needed
+    from nextloc.report.stats import from_differences
+    from nextloc.report.verdicts import seeds_needed
 
     # sd 1: t(0.975, n-1) / sqrt(n) <= 1.5 first holds at n = 5 (2.776 / 2.236 = 1.24;
     # n = 4: 3.182 / 2 = 1.59)

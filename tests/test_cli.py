@@ -6,11 +6,13 @@ import json
 import pytest
 import yaml
 
-import nextloc.paths
-import nextloc.preflight
-import nextloc.runner
+from project_tools import registry_file
+
+import nextloc.core.paths
+import nextloc.experiments.preflight
+import nextloc.experiments.runner
 from nextloc.cli import main
-from nextloc.data import STAYPOINTS_FILE, default_data_dir
+from nextloc.data.split import STAYPOINTS_FILE, default_data_dir
 
 
 def test_data_summary_json_on_the_real_data(tmp_path, monkeypatch, capsys):
@@ -39,16 +41,16 @@ def test_missing_data_folder_is_one_error_line_and_exit_code_2(tmp_path, monkeyp
 @pytest.fixture
 def no_notebooks(tmp_path, monkeypatch):
     """A temporary registry, and notebook execution that fails the test if it is ever reached."""
-    path = tmp_path / "experiments.yaml"
+    path = registry_file(tmp_path)
     path.write_text(yaml.safe_dump({"experiments": {
         "known": {"model": "persistent", "seeds": [42]}}}))
-    monkeypatch.setattr(nextloc.paths, "REGISTRY_FILE", path)
+    monkeypatch.setattr(nextloc.core.paths, "REGISTRY_DIR", path.parent)
 
     def forbidden(*args, **kwargs):
         pytest.fail("a notebook was executed")
 
-    monkeypatch.setattr(nextloc.runner, "execute", forbidden)
-    monkeypatch.setattr(nextloc.runner.Jobs, "run", forbidden)
+    monkeypatch.setattr(nextloc.experiments.runner, "execute", forbidden)
+    monkeypatch.setattr(nextloc.experiments.runner.Jobs, "run", forbidden)
 
 
 @pytest.mark.parametrize("names", [["no_such_experiment"], ["known", "no_such_experiment"]])
@@ -65,17 +67,18 @@ def test_run_of_an_unknown_experiment_fails_before_running_anything(no_notebooks
 @pytest.mark.parametrize("teacher_runs_too", [False, True])
 def test_run_whose_teacher_checkpoints_are_missing_fails_before_running_anything(
         no_notebooks, tmp_path, monkeypatch, capsys, teacher_runs_too):
-    monkeypatch.setattr(nextloc.paths, "RUN_SCRATCH", tmp_path / "runs")
+    monkeypatch.setattr(nextloc.core.paths, "RUN_SCRATCH", tmp_path / "runs")
     checked = []
-    monkeypatch.setattr(nextloc.preflight, "check_model", lambda *args: checked.append(args[0]))
-    nextloc.paths.REGISTRY_FILE.write_text(yaml.safe_dump({"experiments": {
+    monkeypatch.setattr(nextloc.experiments.preflight, "check_model",
+                        lambda *args: checked.append(args[0]))
+    (nextloc.core.paths.REGISTRY_DIR / "main.yaml").write_text(yaml.safe_dump({"experiments": {
         "teacher": {"model": "pointer", "seeds": [42]},
         "student": {"model": "pointer_ensemble", "seeds": [42], "model.distill": 0.5,
                     "model.teacher": ["{checkpoints}/teacher/seed_42.safetensors"]}}},
         sort_keys=False))
     names = ["teacher", "student"] if teacher_runs_too else ["student"]
     if teacher_runs_too:  # the checkpoint comes from a run of the same command: no error
-        monkeypatch.setattr(nextloc.runner, "run_experiments", lambda *args: None)
+        monkeypatch.setattr(nextloc.experiments.runner, "run_experiments", lambda *args: None)
         assert main(["run", *names, "--quick"]) == 0
         assert checked == names
         return
@@ -97,11 +100,32 @@ def test_registry_runs_on_another_dataset_are_refused(no_notebooks, tmp_path, ca
 def test_quick_run_with_data_hands_the_folder_to_the_notebooks(no_notebooks, tmp_path,
                                                                monkeypatch):
     seen = {}
-    monkeypatch.setattr(nextloc.runner, "run_all", lambda *a, **k: seen.update(
+    monkeypatch.setattr(nextloc.experiments.runner, "run_all", lambda *a, **k: seen.update(
         data=__import__("os").environ["NEXTLOC_DATA"]))
     monkeypatch.setenv("NEXTLOC_DATA", "elsewhere")
     assert main(["run", "known", "--quick", "--data", str(tmp_path)]) == 0
     assert seen == {"data": str(tmp_path.resolve())}
+
+
+def test_search_without_names_runs_every_search_in_registry_order(tmp_path, monkeypatch):
+    import pandas as pd
+
+    import nextloc.search.run
+
+    path = registry_file(tmp_path)
+    path.write_text(yaml.safe_dump({"experiments": {}, "searches": {
+        name: {"base": {"model": "pointer"}, "points": [{}]} for name in ("b", "a", "c")}},
+        sort_keys=False))
+    monkeypatch.setattr(nextloc.core.paths, "REGISTRY_DIR", path.parent)
+    ran = []
+
+    def fake_search(name, jobs, storage):
+        ran.append(name)
+        return pd.DataFrame({"trial": [0], "value": [0.5]})
+
+    monkeypatch.setattr(nextloc.search.run, "run_search", fake_search)
+    assert main(["search", "--jobs", "1"]) == 0
+    assert ran == ["b", "a", "c"]
 
 
 def test_a_reader_that_goes_away_ends_the_command_quietly():

@@ -5,9 +5,9 @@ from dataclasses import fields, replace
 import numpy as np
 import pytest
 
-import nextloc.data
-from nextloc.batching import batches, collate
-from nextloc.data import (PAD, SPLITS, UNSEEN, STAYPOINTS_FILE, Split, build_dataset,
+import nextloc.data.split
+from nextloc.data.batching import batches, collate
+from nextloc.data.split import (PAD, SPLITS, UNSEEN, STAYPOINTS_FILE, Split, build_dataset,
                           default_data_dir, load_dataset, make_samples, make_samples_by_loop,
                           split_and_encode)
 
@@ -126,7 +126,7 @@ def test_collate_pads_to_the_longest_history_of_the_batch(tiny_data):
         real = slice(split.offsets[sample], split.offsets[sample + 1])
         n = lengths[row]
         assert batch["mask"][row, :n].all() and not batch["mask"][row, n:].any()
-        for name in nextloc.data.STEP_FIELDS:
+        for name in nextloc.data.split.STEP_FIELDS:
             assert batch[name][row, :n].tolist() == getattr(split, name)[real].tolist(), name
             assert (batch[name][row, n:] == 0).all(), name
     assert batch["user"].tolist() == split.user[index].tolist()
@@ -166,7 +166,7 @@ def test_second_load_reads_the_cache_and_gives_identical_arrays(tiny_data_dir, t
     def no_rebuild(*args, **kwargs):
         raise AssertionError("load_dataset rebuilt the samples instead of reading its cache")
 
-    monkeypatch.setattr(nextloc.data, "build_dataset", no_rebuild)
+    monkeypatch.setattr(nextloc.data.split, "build_dataset", no_rebuild)
     second = load_dataset(tiny_data_dir)
 
     assert_data_equal(first, tiny_data)
@@ -191,7 +191,7 @@ def test_cache_is_keyed_by_previous_day_and_file_contents(tiny_data_dir, tiny_fr
 
     staypoints, valid_ids = tiny_frames
     fewer_valid = valid_ids[valid_ids % 3 != 0]
-    (tiny_data_dir / nextloc.data.VALID_IDS_FILE).write_text(
+    (tiny_data_dir / nextloc.data.split.VALID_IDS_FILE).write_text(
         "id\n" + "\n".join(map(str, fewer_valid)) + "\n")
     changed = load_dataset(tiny_data_dir)
     assert len(list(nextloc_cache.glob("samples-*.npz"))) == 3
@@ -232,17 +232,17 @@ def test_two_processes_filling_a_cold_cache_do_not_collide(tiny_data_dir, tiny_d
     # another process saves the same cache completely, then this process renames its file.
     real_savez = np.savez_compressed
     other_process_done = []
-    cache_file = nextloc_cache / f"samples-{nextloc.data._cache_key(tiny_data_dir, 7)}.npz"
+    cache_file = nextloc_cache / f"samples-{nextloc.data.split._cache_key(tiny_data_dir, 7)}.npz"
 
     def savez_then_the_other_process_saves(file, *args, **kwargs):
         real_savez(file, *args, **kwargs)
         if not other_process_done:
             other_process_done.append(True)
-            nextloc.data._save_cache(cache_file, tiny_data)
+            nextloc.data.split._save_cache(cache_file, tiny_data)
 
     monkeypatch.setattr(np, "savez_compressed", savez_then_the_other_process_saves)
     assert_data_equal(load_dataset(tiny_data_dir), tiny_data)
     assert other_process_done
     assert list(nextloc_cache.iterdir()) == [cache_file]  # no temporary file left
     monkeypatch.undo()
-    assert_data_equal(nextloc.data._load_cache(cache_file), tiny_data)
+    assert_data_equal(nextloc.data.split._load_cache(cache_file), tiny_data)

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from nextloc.cli import main
-from nextloc.data import build_dataset, default_data_dir, load_dataset
-from nextloc.datasets import GENERIC_FILES, MESSAGE_CHARS, dataset_files
-from nextloc.locations import load_locations
-from nextloc.errors import DataError
+from nextloc.data.split import build_dataset, default_data_dir, load_dataset
+from nextloc.data.datasets import GENERIC_FILES, MESSAGE_CHARS, dataset_files
+from nextloc.data.locations import load_locations
+from nextloc.core.errors import DataError
 from test_data import assert_data_equal
 
 

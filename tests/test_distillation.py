@@ -6,11 +6,12 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from nextloc.errors import ConfigError, TrainingError
+from nextloc.core.errors import ConfigError, TrainingError
 from nextloc.models.base import build_model, count_parameters
 from nextloc.models.checkpoint import load_checkpoint, save_checkpoint
 from nextloc.models.losses import average_probabilities, kl_divergence, smoothed_nll
-from nextloc.train import TrainConfig, train
+from nextloc.training.loop import train
+from nextloc.training.settings import TrainConfig
 from test_models import mixed_length_batch
 
 SMALL = {"dim": 16, "feedforward": 32, "dropout": 0.0}

@@ -6,10 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nextloc.data import STAYPOINTS_FILE, VALID_IDS_FILE, build_dataset, load_dataset
-from nextloc.errors import ConfigError, DataError, NextlocError, TrainingError
+from nextloc.data.split import STAYPOINTS_FILE, VALID_IDS_FILE, build_dataset, load_dataset
+from nextloc.core.errors import ConfigError, DataError, NextlocError, TrainingError
 from nextloc.models import PARAMETER_BUDGET, build_model, count_parameters
-from nextloc.train import TrainConfig, train
+from nextloc.training.loop import train
+from nextloc.training.settings import TrainConfig
 
 
 def test_errors_share_one_base_class():

@@ -9,14 +9,17 @@ import pandas as pd
 import pytest
 import yaml
 
-import nextloc.paths
-import nextloc.results
-from nextloc.paths import PROJECT_ROOT
-from nextloc.errors import ConfigError
-from nextloc.paths import RUN_SCRATCH
-from nextloc.registry import (QUICK_SETTINGS, config_hash, experiment_settings, fill_placeholders,
-                              headline_experiments, run_settings, train_config)
-from nextloc.results import METRICS_COLUMNS, read_metrics, record_metrics
+from project_tools import registry_file
+
+import nextloc.core.paths
+import nextloc.experiments.results
+from nextloc.core.paths import PROJECT_ROOT
+from nextloc.core.errors import ConfigError
+from nextloc.core.paths import RUN_SCRATCH
+from nextloc.experiments.registry import (QUICK_SETTINGS, config_hash, experiment_settings,
+                                          fill_placeholders, headline_experiments, run_settings,
+                                          train_config)
+from nextloc.experiments.results import METRICS_COLUMNS, read_metrics, record_metrics
 
 MEMBERS = ["{checkpoints}/x/seed_{seed}.safetensors",
            "{checkpoints}/x/seed_{next_seed}.safetensors"]
@@ -31,10 +34,10 @@ REGISTRY = {"experiments": {
 @pytest.fixture
 def registry(tmp_path, monkeypatch) -> Path:
     """REGISTRY as the experiment registry, and an (absent) metrics file, both in tmp_path."""
-    path = tmp_path / "experiments.yaml"
+    path = registry_file(tmp_path)
     path.write_text(yaml.safe_dump(REGISTRY))
-    monkeypatch.setattr(nextloc.paths, "REGISTRY_FILE", path)
-    monkeypatch.setattr(nextloc.paths, "METRICS_FILE", tmp_path / "metrics.csv")
+    monkeypatch.setattr(nextloc.core.paths, "REGISTRY_DIR", path.parent)
+    monkeypatch.setattr(nextloc.core.paths, "METRICS_FILE", tmp_path / "metrics.csv")
     return path
 
 
@@ -133,7 +136,7 @@ def test_unknown_experiment(registry):
 
 
 def test_missing_registry_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.paths, "REGISTRY_FILE", tmp_path / "absent.yaml")
+    monkeypatch.setattr(nextloc.core.paths, "REGISTRY_DIR", tmp_path / "absent")
     with pytest.raises(ConfigError, match="registry not found"):
         experiment_settings("x")
 
@@ -147,7 +150,7 @@ def test_epochs_from_is_the_median_best_epoch_of_the_referenced_runs(registry):
             metrics_row("x", 7, best_epoch=7), metrics_row("x", 1, best_epoch=30),
             metrics_row("x", 2, best_epoch=30), metrics_row("pair", 1, best_epoch=100),
             metrics_row("pair", 2, best_epoch=100)]
-    pd.DataFrame(rows, columns=METRICS_COLUMNS).to_csv(nextloc.paths.METRICS_FILE,
+    pd.DataFrame(rows, columns=METRICS_COLUMNS).to_csv(nextloc.core.paths.METRICS_FILE,
                                                        index=False)
     settings = run_settings("x_refit", 42, quick=False)
     assert settings["epochs"] == 7
@@ -162,7 +165,7 @@ def test_epochs_from_without_runs_is_a_clear_error(registry, other_rows):
     # no metrics file, one without runs of 'x', or one without all of x's registry seeds
     if other_rows:
         pd.DataFrame([metrics_row(*row) for row in other_rows], columns=METRICS_COLUMNS).to_csv(
-            nextloc.paths.METRICS_FILE, index=False)
+            nextloc.core.paths.METRICS_FILE, index=False)
     with pytest.raises(ConfigError, match=r"epochs_from: no runs of 'x' for seed\(s\) "
                                           r"\[(42, )?123, 7\].*nextloc run x"):
         run_settings("x_refit", 42, quick=False)
@@ -223,30 +226,30 @@ def test_config_hash_changes_with_any_setting(change):
 
 def test_archive_moves_runs_and_rows_out_of_the_live_results(tmp_path, monkeypatch):
     results = tmp_path / "results"
-    monkeypatch.setattr(nextloc.paths, "RESULTS_DIR", results)
-    monkeypatch.setattr(nextloc.paths, "METRICS_FILE", results / "metrics.csv")
-    monkeypatch.setattr(nextloc.paths, "SUPERSEDED_DIR", results / "superseded")
-    monkeypatch.setattr(nextloc.paths, "BOOK_RUNS", tmp_path / "book" / "runs")
+    monkeypatch.setattr(nextloc.core.paths, "RESULTS_DIR", results)
+    monkeypatch.setattr(nextloc.core.paths, "METRICS_FILE", results / "metrics.csv")
+    monkeypatch.setattr(nextloc.core.paths, "SUPERSEDED_DIR", results / "superseded")
+    monkeypatch.setattr(nextloc.core.paths, "BOOK_RUNS", tmp_path / "book" / "runs")
     for experiment in ("old", "other"):
         record_metrics(metrics_row(experiment, 1, test_acc1=0.5))
         (results / "runs" / experiment / "seed_1").mkdir(parents=True)
     (tmp_path / "book" / "runs" / "old").mkdir(parents=True)
 
-    target = nextloc.results.archive_runs("old", "old_v1")
+    target = nextloc.experiments.results.archive_runs("old", "old_v1")
 
     assert list(read_metrics()["experiment"]) == ["other"]
     assert list(pd.read_csv(target / "metrics.csv")["experiment"]) == ["old"]
     assert (target / "runs" / "seed_1").is_dir() and (target / "notebooks").is_dir()
     assert not (results / "runs" / "old").exists()
     with pytest.raises(ConfigError, match="exists already"):
-        nextloc.results.archive_runs("other", "old_v1")
+        nextloc.experiments.results.archive_runs("other", "old_v1")
     with pytest.raises(ConfigError, match="no runs of 'missing'"):
-        nextloc.results.archive_runs("missing", "new_label")
+        nextloc.experiments.results.archive_runs("missing", "new_label")
 
 
 def test_a_refit_records_the_epochs_it_used_and_where_they_came_from(project, monkeypatch,
                                                                      tiny_data_dir):
-    (project / "experiments.yaml").write_text(yaml.safe_dump({"experiments": {
+    registry_file(project).write_text(yaml.safe_dump({"experiments": {
         "src": {"model": "persistent", "seeds": [42, 123, 7]},
         "src_refit": {"model": "persistent", "refit": True, "epochs_from": "src",
                       "seeds": [42]}}}))
@@ -255,10 +258,10 @@ def test_a_refit_records_the_epochs_it_used_and_where_they_came_from(project, mo
     for row in rows:
         record_metrics(row)
     monkeypatch.setenv("NEXTLOC_DATA", str(tiny_data_dir))
-    from nextloc.experiments import run_experiment
+    from nextloc.experiments.run import run_experiment
 
     run_experiment("src_refit", 42, quick=False, device="cpu")
-    config = json.loads((nextloc.paths.run_dir("src_refit", 42, False) / "config.json")
+    config = json.loads((nextloc.core.paths.run_dir("src_refit", 42, False) / "config.json")
                         .read_text())
     assert config["epochs"] == 8
     assert config["epochs_from"] == {"experiment": "src", "seeds": [42, 123, 7],
@@ -276,8 +279,8 @@ def test_yaml_reads_exponent_floats_as_numbers(registry):
 def test_every_training_setting_has_a_check():
     from dataclasses import fields
 
-    from nextloc.settings_check import RULES
-    from nextloc.train import TrainConfig
+    from nextloc.training.settings import RULES
+    from nextloc.training.settings import TrainConfig
 
     assert {f.name for f in fields(TrainConfig)} == set(RULES)
 
@@ -307,7 +310,7 @@ def test_a_registry_without_a_headline_has_none(registry):
 
 
 def test_an_ablation_switch_may_list_its_own_seeds():
-    from nextloc.registry import expand_ablations
+    from nextloc.experiments.registry import expand_ablations
 
     experiments = {"base": {"model": "pointer", "seeds": [1, 2, 3, 4, 5], "lr": 0.001}}
     ablations = {"base": {"seeds": [1, 2, 3], "without": [

@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from nextloc.models import build_model
-from nextloc.device import keep_freed_memory
+from nextloc.core.device import keep_freed_memory
 from nextloc.models.layers import cheap_dropout, keep_masks, pre_norm_encoder, run_encoder
-from nextloc.optimizer import FlatAdamW
-from nextloc.train import evaluate
+from nextloc.training.optimizer import FlatAdamW
+from nextloc.training.loop import evaluate
 
 
 @pytest.mark.parametrize("width", [7, 20])  # keys padded to 16 (see attention_keys), and not
@@ -164,7 +164,8 @@ def test_evaluation_in_length_order_gives_the_predictions_in_split_order(tiny_da
 
 @pytest.mark.parametrize("refit", [False, True])
 def test_training_with_a_weight_average_tests_the_average(tiny_data, refit):
-    from nextloc.train import TrainConfig, train
+    from nextloc.training.loop import train
+    from nextloc.training.settings import TrainConfig
 
     def run(average):
         config = TrainConfig(model="pointer", epochs=2, device="cpu", refit=refit,

@@ -10,17 +10,18 @@ import pandas as pd
 import pytest
 import yaml
 
-import nextloc.paths
+import nextloc.core.paths
 from conftest import make_staypoints
+from project_tools import registry_file
 from nextloc.cli import main
-from nextloc.data import build_dataset, load_dataset, split_and_encode
-from nextloc.errors import ConfigError, DataError
-from nextloc.presplit import SUFFIXES, split_files
-from nextloc.registry import load_registry
-from nextloc.results import METRICS_COLUMNS, read_metrics, record_metrics
+from nextloc.data.split import build_dataset, load_dataset, split_and_encode
+from nextloc.core.errors import ConfigError, DataError
+from nextloc.data.presplit import SUFFIXES, split_files
+from nextloc.experiments.registry import load_registry
+from nextloc.experiments.results import METRICS_COLUMNS, read_metrics, record_metrics
 from test_data import assert_data_equal
 
-SHARED = nextloc.paths.PROJECT_ROOT.parent / "shared" / "data"
+SHARED = nextloc.core.paths.PROJECT_ROOT.parent / "shared" / "data"
 FSQ = SHARED / "fsq_nyc"
 needs_fsq = pytest.mark.skipif(not FSQ.is_dir(), reason=f"{FSQ} is absent")
 
@@ -93,7 +94,7 @@ def test_ids_repeated_across_split_files_are_refused(tmp_path):
 
 @needs_fsq
 def test_foursquare_counts_and_the_published_test_set():
-    from nextloc.second_city import PUBLISHED_TEST_SAMPLES, RULES, sample_counts
+    from nextloc.report.second_city import PUBLISHED_TEST_SAMPLES, RULES, sample_counts
 
     data = load_dataset(FSQ)
     assert {k: len(s) for k, s in data.splits.items()} == {"train": 51259, "validation": 12713,
@@ -135,7 +136,7 @@ def test_a_table_without_the_column_holds_geolife_runs(tmp_path):
 
 
 def test_the_committed_table_has_a_dataset_on_every_row():
-    table = pd.read_csv(nextloc.paths.METRICS_FILE)
+    table = pd.read_csv(nextloc.core.paths.METRICS_FILE)
     assert table["dataset"].notna().all()
     registry = load_registry()["experiments"]
     for name, dataset in zip(table["experiment"], table["dataset"]):
@@ -146,14 +147,14 @@ def test_the_committed_table_has_a_dataset_on_every_row():
 
 @pytest.mark.parametrize("value", ["../fsq_nyc", 3, "a/b"])
 def test_a_dataset_must_be_a_folder_name(project, value):
-    (project / "experiments.yaml").write_text(yaml.safe_dump({"experiments": {
+    registry_file(project).write_text(yaml.safe_dump({"experiments": {
         "x": {"model": "persistent", "seeds": [1], "dataset": value}}}))
     with pytest.raises(ConfigError, match="dataset must name a data folder"):
         load_registry()
 
 
 def test_the_stamp_names_the_dataset_and_geolife_stamps_keep_their_shape(tmp_path, monkeypatch):
-    from nextloc.run_inputs import run_inputs
+    from nextloc.experiments.run_inputs import run_inputs
 
     staypoints, _ = make_staypoints()
     split_folder(tmp_path, staypoints, name="city")
@@ -164,7 +165,7 @@ def test_the_stamp_names_the_dataset_and_geolife_stamps_keep_their_shape(tmp_pat
 
 
 def test_run_refuses_an_absent_dataset_before_any_kernel(project, monkeypatch, capsys):
-    (project / "experiments.yaml").write_text(yaml.safe_dump({"experiments": {
+    registry_file(project).write_text(yaml.safe_dump({"experiments": {
         "x": {"model": "persistent", "seeds": [1], "dataset": "nowhere"}}}))
     monkeypatch.setenv("NEXTLOC_DATA", str(project / "data" / "geolife"))
     assert main(["run", "x", "--quick"]) == 2
@@ -174,20 +175,20 @@ def test_run_refuses_an_absent_dataset_before_any_kernel(project, monkeypatch, c
 
 @needs_fsq
 def test_a_quick_run_on_foursquare(project, monkeypatch):
-    (project / "experiments.yaml").write_text(yaml.safe_dump({"experiments": {
+    registry_file(project).write_text(yaml.safe_dump({"experiments": {
         "f": {"model": "pointer", "seeds": [1], "dataset": "fsq_nyc", "batch_size": 256,
               "model.dim": 32}}}))
     monkeypatch.setenv("NEXTLOC_DATA", str(SHARED / "geolife"))
-    from nextloc.experiments import run_experiment
+    from nextloc.experiments.run import run_experiment
 
     result = run_experiment("f", 1, quick=True, device="cpu", num_threads=1)
-    saved = json.loads((nextloc.paths.run_dir("f", 1, True) / "metrics.json").read_text())
+    saved = json.loads((nextloc.core.paths.run_dir("f", 1, True) / "metrics.json").read_text())
     assert 0 < saved["test"]["n"] <= 13454 and 0 <= result.test["acc1"] <= 1  # quick: a part
-    assert not nextloc.paths.METRICS_FILE.is_file()  # quick runs record nothing
+    assert not nextloc.core.paths.METRICS_FILE.is_file()  # quick runs record nothing
 
 
 def test_a_counting_rule_refit_has_a_page_without_curves():
-    from nextloc.runpage import describe, plot_history, run_kind
+    from nextloc.experiments.runpage import describe, plot_history, run_kind
 
     history = pd.DataFrame(columns=["epoch"])
     config = {"model": "markov", "refit": True, "model_options": {}, "seed": 42}

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from conftest import make_locations
-from nextloc.batching import collate
-from nextloc.data import PAD, SPLITS, UNSEEN, default_data_dir, load_dataset, split_and_encode
-from nextloc.errors import ConfigError, DataError
-from nextloc.locations import LOCATIONS_FILE, load_locations
+from nextloc.data.batching import collate
+from nextloc.data.split import PAD, SPLITS, UNSEEN, default_data_dir, load_dataset, split_and_encode
+from nextloc.core.errors import ConfigError, DataError
+from nextloc.data.locations import LOCATIONS_FILE, load_locations
 from nextloc.models import PARAMETER_BUDGET, build_model, count_parameters
 from nextloc.models.geography import (Geography, cluster_classes, distance_bucket, haversine_km,
                                       kmeans)

@@ -1,4 +1,4 @@
-"""The user's long-term counts (nextloc.long_term) and the pointer's bias from them."""
+"""The user's long-term counts (nextloc.data.long_term) and the pointer's bias from them."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 import torch
 
-from nextloc.batching import collate, mask_new_locations
-from nextloc.errors import DataError
-from nextloc.long_term import long_term_candidates, table_size
+from nextloc.data.batching import collate, mask_new_locations
+from nextloc.core.errors import DataError
+from nextloc.data.long_term import long_term_candidates, table_size
 from nextloc.models.base import build_model
 
 # One user's training period, in time order: places 2, 3, 2, 4, 2, 3 (stay ids 10..15); a second

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nextloc.metrics import MetricAccumulator, ranks
+from nextloc.training.metrics import MetricAccumulator, ranks
 
 C = 12  # enough classes for a target ranked below 10
 
@@ -158,7 +158,7 @@ def test_a_nan_score_ranks_below_every_number():
 
 
 def test_top1_skips_nan_scores():
-    from nextloc.metrics import top1
+    from nextloc.training.metrics import top1
 
     scores = torch.tensor([row({0: NAN, 3: 1.0}), row({}, base=NAN)])
     assert top1(scores).tolist() == [3, 0]
@@ -167,7 +167,7 @@ def test_top1_skips_nan_scores():
 # --- known places: Acc@1 without the unseen-location class (class 1) -------------------------
 
 def test_known_place_accuracy_and_unseen_share_against_hand_computation():
-    from nextloc.metrics import known_places
+    from nextloc.training.metrics import known_places
 
     # 8 targets, 3 of them the unseen class (1); the 5 known ones are right at ranks 1, 1, 1:
     # acc1_known = 3 / 5; unseen share = 3 / 8; the unseen ones are right once (rank 1).
@@ -180,7 +180,7 @@ def test_known_place_accuracy_and_unseen_share_against_hand_computation():
 
 
 def test_known_place_accuracy_without_known_targets_is_nan():
-    from nextloc.metrics import known_places
+    from nextloc.training.metrics import known_places
 
     result = known_places([1, 1], [1, 2])
     assert math.isnan(result["acc1_known"]) and result["unseen_share"] == 1.0

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from nextloc.batching import collate
-from nextloc.data import SAMPLE_FIELDS, STEP_FIELDS, Split
+from nextloc.data.batching import collate
+from nextloc.data.split import SAMPLE_FIELDS, STEP_FIELDS, Split
 from nextloc.models import PARAMETER_BUDGET, build_model, count_parameters, registered_models
 from nextloc.models.losses import average_probabilities
 from nextloc.models.checkpoint import load_checkpoint, save_checkpoint
-from nextloc.train import TrainConfig, evaluate, train
+from nextloc.training.loop import evaluate, train
+from nextloc.training.settings import TrainConfig
 
 CPU = torch.device("cpu")
 # Vocabulary sizes of the real data (checked in test_data.py): the budget applies at this size.

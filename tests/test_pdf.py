@@ -8,13 +8,13 @@ import pytest
 from bs4 import BeautifulSoup
 from pypdf import PdfWriter
 
-import nextloc.pdf
-from nextloc.errors import NextlocError
-from nextloc.pdf import (PDF, RUNS_PDF, blank_pages, count_pages, find_browser, outline_titles,
-                         uri_links, write_pdf)
-from nextloc.printdoc import page_order, print_document, rewrite_links, take_headings
+import nextloc.report.pdf
+from nextloc.core.errors import NextlocError
+from nextloc.report.pdf import (PDF, RUNS_PDF, blank_pages, count_pages, find_browser,
+                                outline_titles, uri_links, write_pdf)
+from nextloc.report.printdoc import page_order, print_document, rewrite_links, take_headings
 
-HAS_BROWSER = any(shutil.which(name) for name in nextloc.pdf.BROWSERS)
+HAS_BROWSER = any(shutil.which(name) for name in nextloc.report.pdf.BROWSERS)
 
 
 def page(title: str, next_href: str | None, body: str) -> str:
@@ -86,14 +86,14 @@ def test_headings_are_numbered_and_anchored():
 
 def test_a_missing_browser_stops_with_advice(monkeypatch):
     monkeypatch.setenv("CHROMIUM", "")
-    monkeypatch.setattr(nextloc.pdf.shutil, "which", lambda name: None)
+    monkeypatch.setattr(nextloc.report.pdf.shutil, "which", lambda name: None)
     with pytest.raises(NextlocError, match="apt-get install chromium"):
         find_browser()
 
 
 def test_the_browser_can_be_named(monkeypatch):
     monkeypatch.setenv("CHROMIUM", "my-chrome")
-    monkeypatch.setattr(nextloc.pdf.shutil, "which",
+    monkeypatch.setattr(nextloc.report.pdf.shutil, "which",
                         lambda name: f"/opt/{name}" if name == "my-chrome" else None)
     assert find_browser() == "/opt/my-chrome"
 

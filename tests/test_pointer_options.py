@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nextloc.errors import ConfigError
+from nextloc.core.errors import ConfigError
 from nextloc.models.base import build_model
 from nextloc.models.losses import smoothed_nll
 from nextloc.models.pointer import PointerModel

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-import nextloc.points_source
-from nextloc.points_source import ALL, contributions, groups, points_frame, write_points_source
+import nextloc.report.points_source
+from nextloc.report.points_source import (ALL, contributions, groups, points_frame,
+                                          write_points_source)
 
 # Five test samples: the first two are the unseen class, samples 0, 2, 3 have their target in the
 # history. Correct (1) or not (0) per run:
@@ -58,7 +59,7 @@ def test_the_frame_has_each_group_once_and_the_total_last():
 
 
 def test_without_the_data_a_sentence_and_a_figure_say_why(project, monkeypatch):
-    monkeypatch.setattr(nextloc.points_source, "test_data", lambda: None)
+    monkeypatch.setattr(nextloc.report.points_source, "test_data", lambda: None)
     for name in ("baseline", "markov", "h"):
         (project / "results" / "runs" / name / "seed_1").mkdir(parents=True)
         (project / "results" / "runs" / name / "seed_1" / "test_predictions.csv.gz").touch()
@@ -70,13 +71,13 @@ def test_without_the_data_a_sentence_and_a_figure_say_why(project, monkeypatch):
 
 
 def test_without_the_runs_the_sentence_names_them(project, monkeypatch):
-    monkeypatch.setattr(nextloc.points_source, "test_data", lambda: ("split", 7))
+    monkeypatch.setattr(nextloc.report.points_source, "test_data", lambda: ("split", 7))
     table, _, why = write_points_source({"headline": {"train_only": "h"}})
     assert "the saved runs of `baseline`, `markov`, `h` are missing" in table.read_text()
 
 
 def test_why_it_works_states_the_shares_and_the_counting_rule():
-    from nextloc.points_source import why_text
+    from nextloc.report.points_source import why_text
 
     registry = {"experiments": {"baseline": {"prior_report_acc1": 0.3795}}}
     text = why_text(points_frame(samples(), "headline", 7), "headline", registry)

@@ -13,9 +13,9 @@ import pytest
 import shapely
 
 from nextloc.cli import main
-from nextloc.data import default_data_dir, load_dataset
-from nextloc.errors import ConfigError, DataError
-from nextloc.preprocess import PreprocessConfig, load_config, preprocess
+from nextloc.data.split import default_data_dir, load_dataset
+from nextloc.core.errors import ConfigError, DataError
+from nextloc.preprocess.pipeline import PreprocessConfig, load_config, preprocess
 
 RAW_SAMPLE = default_data_dir().parent / "geolife_raw_sample" / "Data"
 RELAXED = ["--min-days", "3", "--quality-window", "0", "--min-samples", "1",
@@ -247,7 +247,7 @@ def test_sample_output_loads_with_every_split_populated(sample, capsys):
 
 # --- the table steps, on hand-made tables -------------------------------------------------------
 
-from nextloc.preprocess_steps import covered_seconds, time_table, user_quality  # noqa: E402
+from nextloc.preprocess.steps import covered_seconds, time_table, user_quality  # noqa: E402
 
 
 def test_covered_seconds_equals_a_brute_force_sum():

@@ -1,10 +1,10 @@
-"""The preprocessing chapter's tables and sentences (nextloc.preprocess_page) from hand-made
+"""The preprocessing chapter's tables and sentences (nextloc.report.preprocess_page) from hand-made
 inputs: counts with separators, seconds and percentages written out, no column overwritten."""
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from nextloc import preprocess_page as page
+from nextloc.report import preprocess_page as page
 
 RUN = {"copies": 1, "gps_points": 164531, "staypoints": 250,
        "seconds": {"read": 6.162, "staypoints": 15.492}, "total_seconds": 26.798,

@@ -1,5 +1,5 @@
-"""Numbers and cells written for a reader (nextloc.readable, nextloc.data_facts,
-nextloc.preprocess_page), checked against direct per-sample Python and hand-made inputs."""
+"""Numbers and cells written for a reader (nextloc.report.readable, nextloc.report.data_facts,
+nextloc.report.preprocess_page), checked against direct per-sample Python and hand-made inputs."""
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
-from nextloc import data_facts
-from nextloc.analysis import readable_accuracy
-from nextloc.data import UNSEEN, make_samples, split_and_encode
-from nextloc.readable import count, percent, readable
+from nextloc.report import data_facts
+from nextloc.report.analysis import readable_accuracy
+from nextloc.data.split import UNSEEN, make_samples, split_and_encode
+from nextloc.report.readable import count, percent, readable
 
 
 def test_percent_and_count():

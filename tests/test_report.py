@@ -8,13 +8,13 @@ import pandas as pd
 import pytest
 import yaml
 
-import nextloc.report
-import nextloc.toc
-from nextloc.report import format_setting, search_table, update_readme
-from nextloc.headline import headline_sentence
-from nextloc.verdicts import book_verdicts
-from nextloc.tables import (deltas_table, full_table, markdown_table, mean_std, published_table,
-                            short_table)
+import nextloc.report.build
+import nextloc.report.toc
+from nextloc.report.build import format_setting, search_table, update_readme
+from nextloc.report.headline import headline_sentence
+from nextloc.report.verdicts import book_verdicts
+from nextloc.report.tables import (deltas_table, full_table, markdown_table, mean_std,
+                                   published_table, short_table)
 
 # --- mean_std --------------------------------------------------------------------------------
 
@@ -152,7 +152,7 @@ def test_markdown_table_of_no_rows_is_header_and_rule():
 # --- search steps, headline, README ----------------------------------------------------------
 
 def test_search_table_is_chronological_and_marks_the_selection(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.report, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(nextloc.report.build, "RESULTS_DIR", tmp_path)
     (tmp_path / "search").mkdir()
     pd.DataFrame({"trial": ['{"d": 64}', '{"d": 96}'], "model.d": [64.0, 96.0],
                   "mask": [np.nan, 0.5], "n_params": [1000.0, 2000.0], "best_epoch": [3.0, 4.0],
@@ -163,8 +163,8 @@ def test_search_table_is_chronological_and_marks_the_selection(tmp_path, monkeyp
                   "train_seconds": [3.0]}).to_csv(tmp_path / "search" / "child.csv", index=False)
     registry = {"searches": {"base": {"space": {"model.d": [64, 96], "mask": [None, 0.5]}},
                              "child": {"base_search": "base", "points": [{"e": 1}]}}}
-    monkeypatch.setattr(nextloc.report, "earlier_point", lambda name: {"model.d": 96})
-    monkeypatch.setattr(nextloc.report, "earlier_trial", lambda name: pd.read_csv(
+    monkeypatch.setattr(nextloc.report.build, "earlier_point", lambda name: {"model.d": 96})
+    monkeypatch.setattr(nextloc.report.build, "earlier_trial", lambda name: pd.read_csv(
         tmp_path / "search" / f"{name}.csv").iloc[1])
 
     base = search_table("base", registry)
@@ -182,7 +182,7 @@ def test_search_table_is_chronological_and_marks_the_selection(tmp_path, monkeyp
 
 
 def test_a_pruned_trial_shows_the_seeds_it_finished_and_no_scores(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.report, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(nextloc.report.build, "RESULTS_DIR", tmp_path)
     (tmp_path / "search").mkdir()
     pd.DataFrame({"trial": ['{"lr": 0.1}', '{"lr": 0.2}'], "lr": [0.0009781801964, 0.002],
                   "seeds": [3, 1], "n_params": [100.0, np.nan], "best_epoch": [4.0, np.nan],
@@ -224,16 +224,16 @@ def test_headline_sentence_names_both_protocols():
 
 
 def test_update_readme_replaces_only_the_marked_block(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.report, "PROJECT_ROOT", tmp_path)
-    start, end = nextloc.report.README_MARKERS
+    monkeypatch.setattr(nextloc.report.build, "PROJECT_ROOT", tmp_path)
+    start, end = nextloc.report.build.README_MARKERS
     (tmp_path / "README.md").write_text(f"intro\n{start}\nold\n{end}\nrest\n")
     update_readme("new sentence")
     assert (tmp_path / "README.md").read_text() == f"intro\n{start}\nnew sentence\n{end}\nrest\n"
 
 
 def test_timing_counts_search_seeds_and_run_overhead(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.report, "RESULTS_DIR", tmp_path)
-    monkeypatch.setattr(nextloc.report, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(nextloc.report.build, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(nextloc.report.build, "PROJECT_ROOT", tmp_path)
     (tmp_path / "search").mkdir()
     pd.DataFrame({"trial": ["x", "y"], "seeds": [3.0, 3.0], "train_seconds": [10.0, 20.0]}
                  ).to_csv(tmp_path / "search" / "s.csv", index=False)
@@ -242,7 +242,7 @@ def test_timing_counts_search_seeds_and_run_overhead(tmp_path, monkeypatch):
     page.write_text(json.dumps({"metadata": {"papermill": {"duration": 67.0,
                                                            "parameters": {"train": True}}}}))
     metrics = runs("a", 10, [0.3, 0.4], train_seconds=[60.0, 50.0])
-    table, overhead = nextloc.report.timing_table(metrics, {"searches": {"s": {}},
+    table, overhead = nextloc.report.build.timing_table(metrics, {"searches": {"s": {}},
                                                             "experiments": {"a": {}}})
     assert overhead == pytest.approx(7.0)                    # 67 s page - 60 s of training
     assert table.set_index("step")["seconds"].to_dict() == pytest.approx(
@@ -252,8 +252,8 @@ def test_timing_counts_search_seeds_and_run_overhead(tmp_path, monkeypatch):
 # --- the table of contents -------------------------------------------------------------------
 
 def test_toc_keeps_only_run_folders_that_hold_notebooks(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.toc, "PROJECT_ROOT", tmp_path)
-    monkeypatch.setattr(nextloc.toc, "load_registry", lambda: {"experiments": {"done": {}}})
+    monkeypatch.setattr(nextloc.report.toc, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(nextloc.report.toc, "load_registry", lambda: {"experiments": {"done": {}}})
     (tmp_path / "book" / "runs" / "done").mkdir(parents=True)
     (tmp_path / "book" / "runs" / "done" / "seed_1.ipynb").write_text("{}")
     (tmp_path / "book" / "toc.yml").write_text(yaml.safe_dump({
@@ -262,7 +262,7 @@ def test_toc_keeps_only_run_folders_that_hold_notebooks(tmp_path, monkeypatch):
                                             {"glob": "book/runs/missing/*"}]},
             {"file": "book/b", "sections": [{"glob": "book/runs/missing/*"}]}]}]}))
 
-    chapters = yaml.safe_load(nextloc.toc.write_toc().read_text())["parts"][0]["chapters"]
+    chapters = yaml.safe_load(nextloc.report.toc.write_toc().read_text())["parts"][0]["chapters"]
 
     assert chapters == [{"file": "book/a", "sections": [
                             {"file": "book/runs/done/index",
@@ -272,8 +272,8 @@ def test_toc_keeps_only_run_folders_that_hold_notebooks(tmp_path, monkeypatch):
 
 
 def test_toc_groups_runs_by_experiment_with_seeds_in_numeric_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.toc, "PROJECT_ROOT", tmp_path)
-    monkeypatch.setattr(nextloc.toc, "load_registry", lambda: {"experiments": {
+    monkeypatch.setattr(nextloc.report.toc, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(nextloc.report.toc, "load_registry", lambda: {"experiments": {
         "b_x": {"description": "the second"}, "a_x": {"description": "the first"}}})
     seeds = [31337, 7, 2024, 42, 123]
     for name in ("a_x", "b_x"):
@@ -285,7 +285,7 @@ def test_toc_groups_runs_by_experiment_with_seeds_in_numeric_order(tmp_path, mon
             {"file": "book/a", "sections": [{"glob": "book/runs/*_x/*"},
                                             {"glob": "book/runs/a_x/*"}]}]}]}))
 
-    chapter = yaml.safe_load(nextloc.toc.write_toc().read_text())["parts"][0]["chapters"][0]
+    chapter = yaml.safe_load(nextloc.report.toc.write_toc().read_text())["parts"][0]["chapters"][0]
 
     assert [entry["file"] for entry in chapter["sections"]] == [
         "book/runs/a_x/index", "book/runs/b_x/index"]               # each experiment once
@@ -297,9 +297,9 @@ def test_toc_groups_runs_by_experiment_with_seeds_in_numeric_order(tmp_path, mon
 
 
 def test_every_analysis_and_every_run_has_a_place_in_the_table_of_contents():
-    from nextloc.paths import PROJECT_ROOT
-    from nextloc.registry import load_registry
-    from nextloc.toc import toc_entries, unplaced_experiments
+    from nextloc.core.paths import PROJECT_ROOT
+    from nextloc.experiments.registry import load_registry
+    from nextloc.report.toc import toc_entries, unplaced_experiments
 
     toc = yaml.safe_load((PROJECT_ROOT / "book" / "toc.yml").read_text())
     files = {entry["file"] for part in toc["parts"] for entry in toc_entries(part["chapters"])
@@ -311,8 +311,8 @@ def test_every_analysis_and_every_run_has_a_place_in_the_table_of_contents():
 
 
 def test_runs_missing_from_the_toc_go_to_an_other_runs_part(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.toc, "PROJECT_ROOT", tmp_path)
-    monkeypatch.setattr(nextloc.toc, "load_registry", lambda: {"experiments": {
+    monkeypatch.setattr(nextloc.report.toc, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(nextloc.report.toc, "load_registry", lambda: {"experiments": {
         "placed": {"seeds": [1]}, "new_model": {"seeds": [1]}, "not_run": {"seeds": [1]}}})
     (tmp_path / "book").mkdir()
     (tmp_path / "book" / "toc.yml").write_text(yaml.safe_dump({"format": "jb-book", "root": "x",
@@ -322,7 +322,7 @@ def test_runs_missing_from_the_toc_go_to_an_other_runs_part(tmp_path, monkeypatc
         (tmp_path / "book" / "runs" / name).mkdir(parents=True)
         (tmp_path / "book" / "runs" / name / "seed_1.ipynb").write_text("{}")
 
-    toc = yaml.safe_load(nextloc.toc.write_toc().read_text())
+    toc = yaml.safe_load(nextloc.report.toc.write_toc().read_text())
 
     assert toc["parts"][-1] == {"caption": "Other runs", "chapters": [
         {"file": "book/other_runs", "sections": [{"file": "book/runs/new_model/index",
@@ -334,9 +334,9 @@ def test_every_claim_names_experiments_the_book_can_place():
     """A typo in a claim's experiment name would leave it pending forever."""
     from fnmatch import fnmatch
 
-    from nextloc.claims import parse_arm
-    from nextloc.paths import PROJECT_ROOT
-    from nextloc.registry import load_registry
+    from nextloc.report.claims import parse_arm
+    from nextloc.core.paths import PROJECT_ROOT
+    from nextloc.experiments.registry import load_registry
 
     toc = (PROJECT_ROOT / "book" / "toc.yml").read_text()
     globs = [line.split("glob:")[1].strip() for line in toc.splitlines() if "glob:" in line]
@@ -348,7 +348,7 @@ def test_every_claim_names_experiments_the_book_can_place():
 
 
 def test_refits_and_combinations_of_refits_have_no_out_of_sample_validation():
-    from nextloc.tables import out_of_sample, validation_in_sample
+    from nextloc.report.tables import out_of_sample, validation_in_sample
 
     experiments = {"a": {}, "a_refit": {"refit": True},
                    "teacher": {"model.members": ["{checkpoints}/a_refit/seed_1.safetensors"]},
@@ -361,7 +361,7 @@ def test_refits_and_combinations_of_refits_have_no_out_of_sample_validation():
 
 
 def test_appendix_lists_at_most_ten_differences_and_says_how_many_in_all():
-    from nextloc.appendix import listed
+    from nextloc.report.appendix import listed
 
     assert listed([1.0, -0.25]) == "+1.0, -0.2"
     long = listed([0.5] * 77)

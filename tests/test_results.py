@@ -10,9 +10,9 @@ import pytest
 
 from project_tools import GOOD_ROW, populate, snapshot
 
-import nextloc.results
-from nextloc.errors import ConfigError, ResultsError
-from nextloc.results import archive_runs, read_metrics, record_metrics
+import nextloc.experiments.results
+from nextloc.core.errors import ConfigError, ResultsError
+from nextloc.experiments.results import archive_runs, read_metrics, record_metrics
 
 
 @pytest.fixture
@@ -47,8 +47,8 @@ def test_recording_into_a_truncated_table_changes_nothing(results):
 
 
 def test_tables_of_a_truncated_table_write_no_nan_into_the_book(results, project):
-    from nextloc.report import write_tables
-    from nextloc.tables import GENERATED
+    from nextloc.report.build import write_tables
+    from nextloc.report.tables import GENERATED
 
     assert GENERATED.is_relative_to(project)  # the test's own book
     truncate_line(results / "metrics.csv", 2, keep=40)
@@ -119,10 +119,11 @@ def test_a_failed_archive_puts_everything_back(results, project, monkeypatch, wh
     # Before issue 9 a failure half-way left the runs split between results/runs and the archive.
     before, book = snapshot(results), snapshot(project / "book")
     if where == "moving the notebooks":
-        monkeypatch.setattr(nextloc.results.shutil, "move", failing_after(1, shutil.move))
+        monkeypatch.setattr(nextloc.experiments.results.shutil, "move",
+                            failing_after(1, shutil.move))
     else:
         error = KeyboardInterrupt() if where.startswith("Ctrl-C") else OSError(28, "disk full")
-        monkeypatch.setattr(nextloc.results, "update_metrics",
+        monkeypatch.setattr(nextloc.experiments.results, "update_metrics",
                             failing_after(0, None, error))
     with pytest.raises((ResultsError, KeyboardInterrupt)) as failure:
         archive_runs("x", "x_v1")
@@ -153,15 +154,15 @@ def write_predictions(runs_dir, experiment, seed, target, rank):
 def old_table(tmp_path, rows):
     """A metrics table as recorded before the known-place columns existed."""
     path = tmp_path / "metrics.csv"
-    old = [c for c in GOOD_ROW if c not in nextloc.results.KNOWN_COLUMNS]
+    old = [c for c in GOOD_ROW if c not in nextloc.experiments.results.KNOWN_COLUMNS]
     pd.DataFrame([{**GOOD_ROW, **row} for row in rows])[old].to_csv(path, index=False)
     return path
 
 
 def test_a_table_without_the_known_columns_still_reads(tmp_path):
     table = read_metrics(old_table(tmp_path, [{}]))
-    assert list(table.columns) == nextloc.results.METRICS_COLUMNS
-    assert table[nextloc.results.KNOWN_COLUMNS].isna().all().all()
+    assert list(table.columns) == nextloc.experiments.results.METRICS_COLUMNS
+    assert table[nextloc.experiments.results.KNOWN_COLUMNS].isna().all().all()
 
 
 def test_a_new_row_must_have_the_known_columns(tmp_path):
@@ -171,7 +172,7 @@ def test_a_new_row_must_have_the_known_columns(tmp_path):
 
 
 def test_fill_known_columns_from_the_saved_predictions_twice(tmp_path):
-    from nextloc.known_places import fill_known_columns
+    from nextloc.experiments.known_places import fill_known_columns
 
     # x seed 1: 4 targets, one of them the unseen class (1), ranked first; the known targets
     # 5, 7, 9 at ranks 1, 2, 1: Acc@1 3/4, known-place Acc@1 2/3, unseen share 1/4.
@@ -192,7 +193,7 @@ def test_fill_known_columns_from_the_saved_predictions_twice(tmp_path):
 
 
 def test_fill_refuses_predictions_that_are_not_the_runs(tmp_path):
-    from nextloc.known_places import fill_known_columns
+    from nextloc.experiments.known_places import fill_known_columns
 
     write_predictions(tmp_path / "runs", "x", 1, [1, 5, 7, 9], [1, 1, 2, 1])
     path = old_table(tmp_path, [{"test_acc1": 0.5}])
@@ -204,7 +205,7 @@ def test_fill_refuses_predictions_that_are_not_the_runs(tmp_path):
 
 
 def test_fill_refuses_a_row_without_saved_predictions(tmp_path):
-    from nextloc.known_places import fill_known_columns
+    from nextloc.experiments.known_places import fill_known_columns
 
     path = old_table(tmp_path, [{}])
     before = path.read_bytes()
@@ -230,7 +231,7 @@ def test_the_command_fills_the_projects_table_and_names_a_missing_file(results, 
 
 
 def test_a_new_runs_row_has_the_known_place_columns_and_is_recorded(tmp_path):
-    from nextloc.train import RunResult
+    from nextloc.training.loop import RunResult
 
     # 4 test targets, one unseen (class 1, right); known 5, 5, 6 right once: 1/3, share 1/4
     predictions = pd.DataFrame({"staypoint_id": [1, 2, 3, 4], "target": [1, 5, 5, 6],

@@ -19,11 +19,11 @@ import pytest
 from project_tools import (GOOD_ROW, copy_package, make_project, populate, rebase_paths,
                            run_cli)
 
-import nextloc.experiments
-import nextloc.runner
-from nextloc import paths
-from nextloc.errors import RunError
-from nextloc.runner import is_up_to_date, run_one, stamp_path
+import nextloc.experiments.run
+import nextloc.experiments.runner
+from nextloc.core import paths
+from nextloc.core.errors import RunError
+from nextloc.experiments.runner import is_up_to_date, run_one, stamp_path
 
 X = {"model": "persistent", "seeds": [1]}
 
@@ -43,7 +43,7 @@ def fake_notebook(project, monkeypatch, fails: bool = False) -> list[bool]:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text("{}")
 
-    monkeypatch.setattr(nextloc.runner, "execute", execute)
+    monkeypatch.setattr(nextloc.experiments.runner, "execute", execute)
     return stamp_seen
 
 
@@ -78,9 +78,9 @@ def test_a_failed_metrics_write_leaves_no_stamp_and_the_row_comes_back(project, 
     def full_disk(row):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(nextloc.experiments, "record_metrics", full_disk)
+    monkeypatch.setattr(nextloc.experiments.run, "record_metrics", full_disk)
     with pytest.raises(OSError):
-        nextloc.experiments.run_experiment("x", 1, quick=False, device="cpu")
+        nextloc.experiments.run.run_experiment("x", 1, quick=False, device="cpu")
     assert not stamp_path("x", 1, False).exists()
     assert not is_up_to_date("x", 1, quick=False)
 

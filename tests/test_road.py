@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from nextloc.headline import headline_sentence
-from nextloc.road import missed_targets, road_rows, road_table, selection_optimism, val_gain
+from nextloc.report.headline import headline_sentence
+from nextloc.report.road import missed_targets, road_rows, road_table, selection_optimism, val_gain
 
 
 def runs(name, seeds, val, test, n_params=100):

@@ -10,10 +10,12 @@ from concurrent.futures import Future
 import pytest
 import yaml
 
-import nextloc.paths
-import nextloc.runner
-from nextloc.errors import RunError
-from nextloc.runner import SignalsAtSafePoints, dependencies, run_all
+from project_tools import registry_file
+
+import nextloc.core.paths
+import nextloc.experiments.runner
+from nextloc.core.errors import RunError
+from nextloc.experiments.runner import SignalsAtSafePoints, dependencies, run_all
 
 MEMBERS = ["{checkpoints}/x/seed_{seed}.safetensors", "{checkpoints}/y/seed_{next_seed}.safetensors"]
 
@@ -27,7 +29,7 @@ def test_dependencies_are_the_epochs_source_and_every_checkpoint_named(project):
         "pair_over_budget": {"model": "ensemble", "model.members": MEMBERS, "seeds": seeds},
         "distilled": {"model": "pointer_ensemble", "seeds": seeds, "model.distill": 0.5,
                       "model.teacher": ["{checkpoints}/y/seed_42.safetensors"]}}
-    (project / "experiments.yaml").write_text(yaml.safe_dump({"experiments": experiments}))
+    registry_file(project).write_text(yaml.safe_dump({"experiments": experiments}))
     found = {name: dependencies(name, spec) for name, spec in experiments.items()}
     assert found == {"x": set(), "y": set(), "plain": set(), "refit": {"x"},
                      "pair_over_budget": {"x", "y"}, "distilled": {"y"}}
@@ -46,10 +48,10 @@ def recorded_runs(project, monkeypatch) -> list[tuple[str, str, float]]:
         with lock:
             events.append(("end", name, time.perf_counter()))
 
-    monkeypatch.setattr(nextloc.runner, "execute", fake_execute)
-    monkeypatch.setattr(nextloc.runner, "is_up_to_date", lambda *args: False)
-    monkeypatch.setattr(nextloc.runner, "check_runs", lambda *args: None)
-    path = project / "experiments.yaml"
+    monkeypatch.setattr(nextloc.experiments.runner, "execute", fake_execute)
+    monkeypatch.setattr(nextloc.experiments.runner, "is_up_to_date", lambda *args: False)
+    monkeypatch.setattr(nextloc.experiments.runner, "check_runs", lambda *args: None)
+    path = registry_file(project)
     path.write_text(yaml.safe_dump({"experiments": {
         "x": {"model": "baseline", "seeds": [1, 2, 3]},
         "y": {"model": "baseline", "seeds": [4]},
@@ -81,7 +83,7 @@ def test_a_failed_run_raises_its_error_and_cancels_the_queued_ones(recorded_runs
             raise RunError("x/seed_1 failed: ValueError: boom")
         time.sleep(0.2)
 
-    monkeypatch.setattr(nextloc.runner, "execute", fails_first_seed)
+    monkeypatch.setattr(nextloc.experiments.runner, "execute", fails_first_seed)
     outcome = []
     worker = threading.Thread(target=lambda: outcome.append(run_or_error(["x", "y"])),
                               daemon=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import matplotlib
 import pandas as pd
 
-from nextloc.runpage import cost_line, describe, metrics_table, plot_history, settings
+from nextloc.experiments.runpage import cost_line, describe, metrics_table, plot_history, settings
 
 matplotlib.use("Agg")
 
@@ -55,7 +55,7 @@ def test_rule_and_combined_runs_have_no_epochs():
 def test_a_rerendered_page_keeps_the_timing_of_the_run_that_trained(tmp_path):
     import json
 
-    from nextloc.runpage import training_metadata
+    from nextloc.experiments.runpage import training_metadata
 
     page = tmp_path / "seed_1.ipynb"
     assert training_metadata(page) is None
@@ -70,7 +70,8 @@ def test_a_rerendered_page_keeps_the_timing_of_the_run_that_trained(tmp_path):
     assert training_metadata(page) is None
 
 
-# --- what the book hides of a run page (nextloc.tidy) ------------------------------------------
+# --- what the book hides of a run page (nextloc.experiments.tidy)
+# ------------------------------------------
 
 def executed_page():
     import nbformat
@@ -90,15 +91,15 @@ def executed_page():
 def test_tidy_removes_papermill_cells_and_hides_code_and_checkpoint_paths(tmp_path, monkeypatch):
     import json
 
-    import nextloc.tidy
-    from nextloc.tidy import tidy_notebook
+    import nextloc.experiments.tidy
+    from nextloc.experiments.tidy import tidy_notebook
 
     folder = tmp_path / "x" / "seed_7"
     folder.mkdir(parents=True)
     (folder / "metrics.json").write_text(json.dumps(SAVED))
     (folder / "config.json").write_text(json.dumps(TRAINED))
     HISTORY.to_csv(folder / "history.csv", index=False)
-    monkeypatch.setattr(nextloc.tidy.paths, "run_dir", lambda name, seed, quick: folder)
+    monkeypatch.setattr(nextloc.experiments.tidy.paths, "run_dir", lambda name, seed, quick: folder)
 
     page = tidy_notebook(executed_page(), ("x", 7, False))
     tags = [cell.metadata.get("tags", []) for cell in page.cells]
@@ -113,7 +114,7 @@ def test_tidy_removes_papermill_cells_and_hides_code_and_checkpoint_paths(tmp_pa
 
 
 def test_a_run_page_title_takes_the_registry_description_of_today():
-    from nextloc.tidy import with_kind_line
+    from nextloc.experiments.tidy import with_kind_line
 
     old = "# `x`, seed 7\n\n**Kind of run:** old\n\nthe x model (issue 11)"
     assert with_kind_line(old, "**Kind of run:** new", "the x model") == (
@@ -122,7 +123,7 @@ def test_a_run_page_title_takes_the_registry_description_of_today():
 
 
 def test_an_analysis_notebook_loses_papermill_cells_and_shows_outputs_without_code():
-    from nextloc.tidy import tidy_notebook
+    from nextloc.experiments.tidy import tidy_notebook
 
     page = tidy_notebook(executed_page())
     assert "remove-cell" in page.cells[1].metadata["tags"]
@@ -131,10 +132,10 @@ def test_an_analysis_notebook_loses_papermill_cells_and_shows_outputs_without_co
 
 
 def test_every_committed_run_page_hides_papermill_cells_and_checkpoint_paths():
-    """`python -m nextloc.tidy` re-tags the committed pages without executing them."""
+    """`python -m nextloc.experiments.tidy` re-tags the committed pages without executing them."""
     import nbformat
 
-    from nextloc.paths import BOOK_RUNS
+    from nextloc.core.paths import BOOK_RUNS
 
     pages = sorted(BOOK_RUNS.glob("*/seed_*.ipynb"))
     untidy = []
@@ -147,13 +148,13 @@ def test_every_committed_run_page_hides_papermill_cells_and_checkpoint_paths():
                      and "remove-cell" not in tags)
                     or "checkpoints/" in str(cell.get("outputs", ""))):
                 untidy.append(path.relative_to(BOOK_RUNS).as_posix())
-    assert untidy == [], "run `python -m nextloc.tidy`"
+    assert untidy == [], "run `python -m nextloc.experiments.tidy`"
 
 
 def test_tidy_shows_printed_settings_as_a_table():
     import nbformat
 
-    from nextloc.tidy import tidy_notebook
+    from nextloc.experiments.tidy import tidy_notebook
 
     page = executed_page()
     page.cells[3].outputs = [nbformat.v4.new_output("stream", name="stdout", text=(

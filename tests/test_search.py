@@ -12,11 +12,13 @@ import pytest
 import yaml
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-import nextloc.paths
-from nextloc import study as studies
-from nextloc.errors import ConfigError
-from nextloc.registry import best_point, chosen_trial, experiment_settings, search_spec
-from nextloc.search import make_plan, sampler_seeds, trial_row
+from project_tools import registry_file
+
+import nextloc.core.paths
+from nextloc.search import study as studies
+from nextloc.core.errors import ConfigError
+from nextloc.experiments.registry import best_point, chosen_trial, experiment_settings, search_spec
+from nextloc.search.run import make_plan, sampler_seeds, trial_row
 
 
 def key(point: dict) -> str:
@@ -85,10 +87,10 @@ REGISTRY = {"experiments": {}, "searches": {
 
 @pytest.fixture
 def searches(tmp_path, monkeypatch):
-    path = tmp_path / "experiments.yaml"
+    path = registry_file(tmp_path)
     path.write_text(yaml.safe_dump(REGISTRY))
-    monkeypatch.setattr(nextloc.paths, "REGISTRY_FILE", path)
-    monkeypatch.setattr(nextloc.paths, "SEARCH_DIR", tmp_path / "results" / "search")
+    monkeypatch.setattr(nextloc.core.paths, "REGISTRY_DIR", path.parent)
+    monkeypatch.setattr(nextloc.core.paths, "SEARCH_DIR", tmp_path / "results" / "search")
     return tmp_path / "results" / "search"
 
 
@@ -130,7 +132,7 @@ def test_a_step_must_beat_the_point_its_base_chose_not_the_bases_own_best_trial(
     registry = {**REGISTRY, "searches": {**REGISTRY["searches"], "grandchild": {
         "base_search": "child", "seed": 0, "base": {"model": "pointer"},
         "points": [{"model.dropout": 0.3}]}}}
-    nextloc.paths.REGISTRY_FILE.write_text(yaml.safe_dump(registry))
+    (nextloc.core.paths.REGISTRY_DIR / "main.yaml").write_text(yaml.safe_dump(registry))
     write_trials(searches, "parent", PARENT_TRIALS)
     write_trials(searches, "child", [(point, acc1 - 0.03) for point, acc1 in CHILD_TRIALS])
     write_trials(searches, "grandchild", [({"model.dropout": 0.3}, 0.445)])

@@ -1,7 +1,8 @@
 """Search workers on one Optuna study (SQLite in tmp_path): two processes lose and duplicate no
-trial, workers starting together never claim the same queued trial, a killed search continues, a complete one trains nothing, pruning stops weak sampled
-trials, and a real (tiny) training runs through the same path on validation only. Most tests
-train through a fake `_train_one_seed` that logs each call, inherited by forked workers."""
+trial, workers starting together never claim the same queued trial, a killed search continues, a
+complete one trains nothing, pruning stops weak sampled trials, and a real (tiny) training runs
+through the same path on validation only. Most tests train through a fake `_train_one_seed` that
+logs each call, inherited by forked workers."""
 from __future__ import annotations
 
 import collections
@@ -17,12 +18,14 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-import nextloc.paths
-import nextloc.search
-import nextloc.train
-from nextloc import study as studies
-from nextloc.registry import best_point
-from nextloc.search import run_search
+from project_tools import registry_file
+
+import nextloc.core.paths
+import nextloc.search.run
+import nextloc.training.loop
+from nextloc.search import study as studies
+from nextloc.experiments.registry import best_point
+from nextloc.search.run import run_search
 
 FORK = multiprocessing.get_context("fork")
 SPACE = {"lr": [0.001, 0.002, 0.005], "model.dim": [8, 16, 32],
@@ -43,14 +46,14 @@ REGISTRY = {"experiments": {}, "searches": {
 @pytest.fixture
 def search(tmp_path, monkeypatch):
     """A registry in tmp_path; returns (storage URL, the training log)."""
-    path = tmp_path / "experiments.yaml"
+    path = registry_file(tmp_path)
     path.write_text(yaml.safe_dump(REGISTRY))
-    monkeypatch.setattr(nextloc.paths, "REGISTRY_FILE", path)
-    monkeypatch.setattr(nextloc.paths, "SEARCH_DIR", tmp_path / "results" / "search")
-    monkeypatch.setattr(nextloc.paths, "RUN_SCRATCH", tmp_path / "runs")
-    monkeypatch.setattr(nextloc.search, "POLL_SECONDS", 0.2)
+    monkeypatch.setattr(nextloc.core.paths, "REGISTRY_DIR", path.parent)
+    monkeypatch.setattr(nextloc.core.paths, "SEARCH_DIR", tmp_path / "results" / "search")
+    monkeypatch.setattr(nextloc.core.paths, "RUN_SCRATCH", tmp_path / "runs")
+    monkeypatch.setattr(nextloc.search.run, "POLL_SECONDS", 0.2)
     log = tmp_path / "trained.log"
-    monkeypatch.setattr(nextloc.search, "_train_one_seed", fake_training(log))
+    monkeypatch.setattr(nextloc.search.run, "_train_one_seed", fake_training(log))
     return f"sqlite:///{tmp_path / 'study.db'}", log
 
 
@@ -96,7 +99,7 @@ def test_two_workers_share_one_study_and_lose_or_repeat_no_trial(search):
     assert len(done) == len(set(done)) == 8                       # none repeated, none lost
     assert {studies.key(point) for point in POINTS} <= set(done)  # the listed points ran
     assert trained(log) == {k: 2 for k in done}                   # each point once per seed
-    table = pd.read_csv(nextloc.paths.SEARCH_DIR / "mixed.csv")
+    table = pd.read_csv(nextloc.core.paths.SEARCH_DIR / "mixed.csv")
     assert sorted(table["trial"]) == sorted(done) and set(table["state"]) == {"COMPLETE"}
     assert table.loc[table["trial"] == studies.key(POINTS[1]), "lr"].item() == 0.003
 
@@ -132,7 +135,7 @@ def test_a_killed_search_continues_where_it_stopped(search, monkeypatch):
     storage, log = search
     monkeypatch.setattr(studies, "HEARTBEAT_SECONDS", 1)
     monkeypatch.setattr(studies, "GRACE_SECONDS", 2)
-    monkeypatch.setattr(nextloc.search, "_train_one_seed", fake_training(log, 0.3))
+    monkeypatch.setattr(nextloc.search.run, "_train_one_seed", fake_training(log, 0.3))
     worker = FORK.Process(target=run_search, args=("mixed",), kwargs={"jobs": 1,
                                                                        "storage": storage})
     worker.start()
@@ -162,7 +165,7 @@ def _exists(storage: str) -> bool:
 
 def test_a_complete_search_trains_nothing_and_keeps_its_table(search, monkeypatch):
     storage, log = search
-    folder = nextloc.paths.SEARCH_DIR
+    folder = nextloc.core.paths.SEARCH_DIR
     folder.mkdir(parents=True)
     rows = [{"trial": studies.key({"lr": lr}), "lr": lr, "n_params": 10, "best_epoch": 3,
              "val_acc1": acc, "val_mrr": 0.5, "train_seconds": 1.0}
@@ -189,21 +192,21 @@ def test_pruning_stops_weak_sampled_trials_and_their_rows_have_no_score(search):
 
 def test_a_real_tiny_search_trains_on_validation_only(search, tiny_data_dir, monkeypatch):
     storage, _ = search
-    monkeypatch.setattr(nextloc.search, "_train_one_seed", TRAIN_ONE_SEED)
+    monkeypatch.setattr(nextloc.search.run, "_train_one_seed", TRAIN_ONE_SEED)
     monkeypatch.setenv("NEXTLOC_DATA", str(tiny_data_dir))
     registry = {"experiments": {}, "searches": {"tiny": {
         "seed": 0, "seeds": [1, 2], "trials": 2, "pruner": None,
         "base": {"model": "pointer", "epochs": 2, "batch_size": 64, "model.dim": 16,
                  "model.feedforward": 32},
         "space": {"lr": [0.001, 0.003]}}}}
-    nextloc.paths.REGISTRY_FILE.write_text(yaml.safe_dump(registry))
+    (nextloc.core.paths.REGISTRY_DIR / "main.yaml").write_text(yaml.safe_dump(registry))
     seen = []
-    evaluate = nextloc.train.evaluate
-    monkeypatch.setattr(nextloc.train, "evaluate",
+    evaluate = nextloc.training.loop.evaluate
+    monkeypatch.setattr(nextloc.training.loop, "evaluate",
                         lambda model, split, *a, **k: seen.append(len(split)) or
                         evaluate(model, split, *a, **k))
     table = run_search("tiny", jobs=1, storage=storage)
-    from nextloc.data import load_dataset
+    from nextloc.data.split import load_dataset
     data = load_dataset(tiny_data_dir)
     assert len(data.splits["validation"]) != len(data.splits["test"])
     assert set(seen) == {len(data.splits["validation"])}   # never the test split
@@ -211,4 +214,4 @@ def test_a_real_tiny_search_trains_on_validation_only(search, tiny_data_dir, mon
     assert (table["seeds"] == 2).all() and (table["best_epoch"] >= 1).all()
 
 
-TRAIN_ONE_SEED = nextloc.search._train_one_seed
+TRAIN_ONE_SEED = nextloc.search.run._train_one_seed

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nextloc.stats import (EQUIVALENT, INCONCLUSIVE, REFUTED, REFUTED_IN_SIZE, SUPPORTED,
+from nextloc.report.stats import (EQUIVALENT, INCONCLUSIVE, REFUTED, REFUTED_IN_SIZE, SUPPORTED,
                            Comparison, benjamini_hochberg, compare, from_differences, paired, pool,
                            t_interval, two_stage_bootstrap, verdict)
 

@@ -1,17 +1,23 @@
-"""The package's shape, checked from its source: imports point down (no cycles; models import
-nothing above them), and functions and modules stay small enough to read in one sitting."""
+"""The package's shape, checked from its source: subpackages in one order, each importing only
+those before it (no cycles), at most a handful of modules left at the top, and functions and
+modules small enough to read in one sitting."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "nextloc"
-# What a model may build on; everything else in nextloc (training, the registry, results,
-# runner, report, CLI) is above the models and may import them, never the other way round.
-BELOW_MODELS = {"nextloc.errors", "nextloc.paths", "nextloc.device", "nextloc.data",
-                "nextloc.metrics", "nextloc.batching"}
+# The subpackages from the bottom up; a package may import its own modules and those of the
+# packages before it. models and preprocess share a rank: neither may import the other.
+LAYERS = [{"core"}, {"data"}, {"models", "preprocess"}, {"training"}, {"experiments"},
+          {"search"}, {"report"}]
+RANK = {package: rank for rank, layer in enumerate(LAYERS) for package in layer}
+TOP = len(LAYERS)  # the CLI and the benchmarks, directly under nextloc/
+MAX_TOP_MODULES = 6
 MAX_FUNCTION_LINES, MAX_MODULE_LINES = 50, 300
 
 
@@ -69,15 +75,60 @@ def test_no_import_cycle():
     assert find_cycle(import_graph()) is None
 
 
-def test_models_import_nothing_above_them():
+def package_of(module: str) -> str | None:
+    """The subpackage a module belongs to; None for nextloc itself and its top-level modules."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] in RANK else None
+
+
+def rank(module: str) -> int:
+    package = package_of(module)
+    return TOP if package is None else RANK[package]
+
+
+def test_every_subpackage_has_a_rank():
+    packages = {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
+    assert packages == set(RANK)
+
+
+def upward_imports(graph: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Per module, the imports of another package that is not before it in LAYERS."""
     upward = {module: sorted(target for target in targets
-                             if not target.startswith("nextloc.models")
-                             and target not in BELOW_MODELS)
-              for module, targets in import_graph().items() if module.startswith("nextloc.models")}
-    assert {module: targets for module, targets in upward.items() if targets} == {}
+                             if target != "nextloc" and package_of(target) != package_of(module)
+                             and rank(target) >= rank(module))
+              for module, targets in graph.items()}
+    return {module: targets for module, targets in upward.items() if targets}
 
 
-@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: p.name)
+def test_packages_import_only_packages_before_them():
+    assert upward_imports(import_graph()) == {}
+
+
+def test_the_order_check_finds_a_wrong_import():
+    assert upward_imports({"nextloc.data.split": {"nextloc.training.loop"}}) != {}
+    assert upward_imports({"nextloc.models.pointer": {"nextloc.preprocess.steps"}}) != {}
+    assert upward_imports({"nextloc.report.road": {"nextloc.cli"}}) != {}
+    assert upward_imports({"nextloc.cli": {"nextloc.report.road", "nextloc.cli_args"},
+                           "nextloc.report.road": {"nextloc.report.tables", "nextloc.core"}}) == {}
+
+
+def test_few_modules_at_the_top():
+    assert len(list(PACKAGE.glob("*.py"))) <= MAX_TOP_MODULES
+
+
+def test_reading_the_registry_does_not_import_torch():
+    """The registry and the training settings it checks are read without loading torch (seconds
+    saved by every command and notebook that only looks at experiments)."""
+    code = ("import sys, nextloc.experiments, nextloc.experiments.registry as registry; "
+            "registry.load_registry(); "
+            "print(sorted(m for m in sys.modules if m.startswith('torch')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=PACKAGE.parent, capture_output=True,
+                          text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")),
+                         ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_functions_and_modules_stay_small(path):
     text = path.read_text()
     assert text.count("\n") <= MAX_MODULE_LINES

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from nextloc.batching import keep_recent_fraction, mask_new_locations, select_samples
-from nextloc.errors import ConfigError
-from nextloc.train import TrainConfig, prepare
+from nextloc.data.batching import keep_recent_fraction, mask_new_locations, select_samples
+from nextloc.core.errors import ConfigError
+from nextloc.training.loop import prepare
+from nextloc.training.settings import TrainConfig
 
 
 def history(split, sample: int) -> dict[str, list]:

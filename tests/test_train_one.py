@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from nextloc.cli import main
-from nextloc.data import build_dataset
-from nextloc.paths import RESULTS_DIR
+from nextloc.data.split import build_dataset
+from nextloc.core.paths import RESULTS_DIR
 from nextloc.models import build_model, count_parameters
-from nextloc.train import TrainConfig, train
+from nextloc.training.loop import train
+from nextloc.training.settings import TrainConfig
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_markov_metrics_are_those_of_a_direct_run(folder, tiny_frames, capsys):
     staypoints = tiny_frames[0]
     direct = train(TrainConfig(model="markov"), build_dataset(staypoints, staypoints["id"]),
                    progress=False)
-    assert report["settings"] == "experiments.yaml: markov"
+    assert report["settings"] == "registry: markov"
     assert report["n_params"] == 0 and report["samples"]["test"] == report["test"]["n"] > 0
     for split, metrics in (("validation", direct.val), ("test", direct.test)):
         for key in ("acc1", "acc5", "mrr"):
@@ -51,7 +52,7 @@ def test_markov_metrics_are_those_of_a_direct_run(folder, tiny_frames, capsys):
 def test_pointer_uses_the_headline_configuration(folder, capsys):
     report = run_json(capsys, "--data", str(folder), "--model", "pointer", "--epochs", "1",
                       "--device", "cpu")
-    assert report["settings"] == "experiments.yaml: pointer"
+    assert report["settings"] == "registry: pointer"
     assert report["epochs_run"] == 1 and report["device"] == "cpu"
     # The searched capacity of the pointer experiment (dim 64), not the model's default size.
     expected = build_model("pointer", report["num_classes"], report["num_users"], dim=64,
@@ -84,7 +85,7 @@ def test_checkins_without_durations_train_and_say_so(tmp_path, tiny_frames, caps
 def test_plain_text_report(folder, capsys):
     assert main(["train", "--data", str(folder), "--model", "persistent"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].startswith(f"persistent on {folder} (settings: experiments.yaml")
+    assert out.splitlines()[0].startswith(f"persistent on {folder} (settings: registry")
     assert out.splitlines()[-1].startswith("test ")
 
 
@@ -104,7 +105,7 @@ def test_bad_requests_are_one_clear_error(folder, capsys, argv, message):
     ("- model\n", "must be a mapping"),
     ("model: [unclosed\n", "cannot read the training settings"),
     ("model: baseline\n", "--model markov disagrees with model: baseline"),
-    ("search: pointer_capacity\n", "['search'] only work inside experiments.yaml"),
+    ("search: pointer_capacity\n", "['search'] only work inside the registry"),
 ])
 def test_bad_config_files_are_one_clear_error(folder, tmp_path, capsys, text, message):
     path = tmp_path / "bad.yaml"
@@ -127,7 +128,7 @@ def test_nextloc_data_still_picks_the_dataset(folder, monkeypatch, capsys):
 
 
 def test_many_places_push_the_pointer_over_the_budget_with_a_way_out(tmp_path, capsys):
-    from nextloc.synthetic import synthetic_staypoints
+    from nextloc.data.synthetic import synthetic_staypoints
 
     path = tmp_path / "wide"
     path.mkdir()

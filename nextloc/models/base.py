@@ -1,9 +1,9 @@
 """One interface for every model, and the registry that builds them by name.
 
-A model maps a padded batch (see :func:`nextloc.batching.collate`) to log-probabilities over all
-locations, [B, num_locations]. Training calls :meth:`NextLocationModel.training_loss`, so a model
-with its own loss (focal, hierarchical, mixup) overrides that method and the loop never branches
-on the model's name. Models that learn statistics from the training split (counts, graphs)
+A model maps a padded batch (see :func:`nextloc.data.batching.collate`) to log-probabilities over
+all locations, [B, num_locations]. Training calls :meth:`NextLocationModel.training_loss`, so a
+model with its own loss (focal, hierarchical, mixup) overrides that method and the loop never
+branches on the model's name. Models that learn statistics from the training split (counts, graphs)
 override :meth:`fit_statistics`; models without trainable parameters are not trained at all.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from nextloc.errors import ConfigError, shorten
+from nextloc.core.errors import ConfigError, shorten
 from nextloc.models.losses import smoothed_nll
 from nextloc.models.option_check import check_options
 
@@ -34,7 +34,7 @@ class NextLocationModel(nn.Module):
         raise NotImplementedError
 
     def fit_statistics(self, train) -> None:
-        """Learn count-based statistics from the training :class:`~nextloc.data.Split`."""
+        """Learn count-based statistics from the training :class:`~nextloc.data.split.Split`."""
 
     def training_loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return smoothed_nll(self(batch), batch["target"], self.label_smoothing)

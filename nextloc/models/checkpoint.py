@@ -10,17 +10,17 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from nextloc.device import resolve_device
-from nextloc.errors import ConfigError
+from nextloc.core.device import resolve_device
+from nextloc.core.errors import ConfigError
 from nextloc.models.base import NextLocationModel, build_model
-from nextloc.paths import atomic_write
+from nextloc.core.paths import atomic_write
 
 
 def save_checkpoint(path: str | Path, model: NextLocationModel, config: dict) -> None:
     metadata = {"config": json.dumps(config), "num_locations": str(model.num_locations),
                 "num_users": str(model.num_users)}
     # clone: safetensors refuses tensors that share memory, and after training the parameters
-    # are views into one buffer (nextloc.optimizer)
+    # are views into one buffer (nextloc.training.optimizer)
     state = {k: v.detach().cpu().clone(memory_format=torch.contiguous_format)
              for k, v in model.state_dict().items()}
     atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))

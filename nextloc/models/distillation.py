@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from nextloc.batching import batches
-from nextloc.errors import ConfigError, TrainingError
+from nextloc.data.batching import batches
+from nextloc.core.errors import ConfigError, TrainingError
 from nextloc.models.losses import average_probabilities
 
 
@@ -28,7 +28,7 @@ class Teacher:
         self.train = self.ids = self.log_probs = None
 
     def fit(self, train, num_locations: int, num_users: int) -> None:
-        """Remember the split the student trains on (a :class:`~nextloc.data.Split`). The
+        """Remember the split the student trains on (a :class:`~nextloc.data.split.Split`). The
         checkpoints are read at the first training batch, so that a student built only to
         predict (from its own checkpoint) never needs its teacher's."""
         self.train, self.sizes = train, (num_locations, num_users)

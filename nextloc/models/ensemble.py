@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from nextloc.errors import ConfigError
+from nextloc.core.errors import ConfigError
 from nextloc.models.base import NextLocationModel, register
 from nextloc.models.checkpoint import load_checkpoint
 from nextloc.models.losses import average_probabilities
-from nextloc.paths import PROJECT_ROOT
+from nextloc.core.paths import PROJECT_ROOT
 
 
 def load_member(path: str) -> NextLocationModel:

@@ -1,6 +1,6 @@
 """Geography for the models (no model is registered here): how far each candidate location is
 from the current place, and clusters of locations, from the (lon, lat) of every class that the
-training split carries (``Split.coordinates``, see :mod:`nextloc.locations`).
+training split carries (``Split.coordinates``, see :mod:`nextloc.data.locations`).
 
 Two model options use it, in the baseline and the pointer:
 
@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from nextloc.errors import ConfigError, DataError
+from nextloc.core.errors import ConfigError, DataError
 from nextloc.models.layers import last_step, log_bucket
 
 DISTANCE_BUCKETS = 16       # 0: unknown, 1: the same place, 2..15: log2 steps of 100 m

@@ -1,4 +1,4 @@
-"""A bias on the generation scores from the user's long-term counts (:mod:`nextloc.long_term`):
+"""A bias on the generation scores from the user's long-term counts (:mod:`nextloc.data.long_term`):
 each candidate place of a sample gets a learned score for its bucket of visits and its bucket of
 transitions from the current place, both read from the history summary h, since how much the
 long-term habit matters depends on the situation. The weights start at zero, so a model with
@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nextloc.errors import DataError
+from nextloc.core.errors import DataError
 from nextloc.models.layers import log_bucket
 
 COUNT_BUCKETS = 16  # 0, 1, 2-3, 4-7, ... visits or transitions
@@ -29,7 +29,7 @@ class LongTermBias(nn.Module):
         """[B, N] bias: each candidate's visit and transition bucket scores, 0 elsewhere."""
         if "long_term" not in batch:
             raise DataError("the long_term option needs samples with long-term counts; build the "
-                            "dataset with nextloc.data (load_dataset / build_dataset).")
+                            "dataset with nextloc.data.split (load_dataset / build_dataset).")
         place, visits, transitions = batch["long_term"].unbind(-1)
         score = (self.visits(summary).gather(1, log_bucket(visits, COUNT_BUCKETS))
                  + self.transitions(summary).gather(1, log_bucket(transitions, COUNT_BUCKETS)))

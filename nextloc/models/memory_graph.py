@@ -43,8 +43,9 @@ EPSILON = 1e-9
 
 
 def transition_graph(train, num_locations: int, neighbours: int) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``neighbours`` co-occurrence graph of a :class:`~nextloc.data.Split`, row-normalised:
-    (index int64 [N, k], weight float32 [N, k]); missing neighbours have weight 0."""
+    """Top-``neighbours`` co-occurrence graph of a :class:`~nextloc.data.split.Split`,
+    row-normalised: (index int64 [N, k], weight float32 [N, k]); missing neighbours have weight
+    0."""
     ends = train.offsets[1:]
     inside = np.ones(len(train.location), dtype=bool)
     inside[ends - 1] = False  # the last step of each history has no successor inside it

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import inspect
 
-from nextloc.errors import ConfigError, shorten
+from nextloc.core.errors import ConfigError, shorten
 
 # Options that count something the model builds: at least one of each.
 POSITIVE = ("dim", "heads", "layers", "feedforward", "size", "samples")

@@ -34,7 +34,7 @@ import math
 import torch
 from torch import nn
 
-from nextloc.errors import ConfigError
+from nextloc.core.errors import ConfigError
 from nextloc.models.base import NextLocationModel, register
 from nextloc.models.geography import (DISTANCE_BUCKETS, add_geography, cluster_embedding,
                                       distance_logits)

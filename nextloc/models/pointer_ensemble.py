@@ -23,7 +23,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nextloc.errors import ConfigError
+from nextloc.core.errors import ConfigError
 from nextloc.models.base import NextLocationModel, register
 from nextloc.models.distillation import Teacher
 from nextloc.models.losses import average_probabilities, kl_divergence, smoothed_nll

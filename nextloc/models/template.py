@@ -15,10 +15,10 @@ from nextloc.models.base import NextLocationModel, register
 from nextloc.models.layers import last_step
 
 
-# The name given here is what `model:` in experiments.yaml and `--model` refer to.
+# The name given here is what `model:` in the registry and `--model` refer to.
 @register("template")
 class TemplateModel(NextLocationModel):
-    # Every keyword argument after num_users is a model option: experiments.yaml sets it as
+    # Every keyword argument after num_users is a model option: the registry sets it as
     # `model.<name>: value`, and build_model() rejects options the constructor does not take.
     def __init__(self, num_locations: int, num_users: int, dim: int = 32, dropout: float = 0.1):
         super().__init__(num_locations, num_users)
@@ -32,7 +32,7 @@ class TemplateModel(NextLocationModel):
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Log-probabilities [B, num_locations] from one padded batch.
 
-        ``batch`` (see nextloc.batching.collate) has per-step tensors [B, L], right-padded:
+        ``batch`` (see nextloc.data.batching.collate) has per-step tensors [B, L], right-padded:
         location, weekday, start_min, duration, days_ago and mask (True on real steps), and
         per-sample tensors [B]: user, length and target. Never read ``target`` here."""
         mask = batch["mask"].unsqueeze(-1).float()

@@ -1,0 +1,2 @@
+"""Raw GPS tracks to a dataset folder (trackintel). Built on nextloc.core and nextloc.data;
+never imports nextloc.models."""

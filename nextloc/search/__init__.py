@@ -1,0 +1,2 @@
+"""Validation-only hyperparameter searches of the registry on Optuna. Built on experiments
+and below."""
