@@ -114,8 +114,10 @@ def _peak_memory_mb() -> float:
 
 
 def _line(x: np.ndarray, y: np.ndarray) -> dict:
-    """Least-squares seconds = fixed + per_million_points * millions of points."""
-    per_unit, fixed = np.polyfit(x, y, 1) if len(x) > 1 else (y[0] / x[0], 0.0)
+    """Least-squares seconds = fixed + per_million_points * millions of points; through the origin
+    when every run had the same size (a line needs two sizes)."""
+    per_unit, fixed = (np.polyfit(x, y, 1) if len(np.unique(x)) > 1
+                       else (float(np.mean(y)) / float(x[0]), 0.0))
     return {"per_million_points": round(float(per_unit), 2), "fixed": round(float(fixed), 2)}
 
 

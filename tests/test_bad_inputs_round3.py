@@ -127,3 +127,14 @@ def test_tracks_that_never_move_are_one_clear_error(tmp_path, capsys, monkeypatc
                          "--quality-window", "0", "--previous-day", "1", "--quiet")
     check_clean_failure(code, out, err, "no stay falls in the training period")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_cost_line_over_runs_of_one_size_goes_through_the_origin_instead_of_failing():
+    import numpy as np
+
+    from nextloc.benchmarks import _line
+
+    assert _line(np.array([2.0, 2.0]), np.array([4.0, 6.0])) == {"per_million_points": 2.5,
+                                                                 "fixed": 0.0}
+    assert _line(np.array([1.0, 2.0]), np.array([3.0, 5.0])) == {"per_million_points": 2.0,
+                                                                 "fixed": 1.0}

@@ -48,3 +48,17 @@ def test_a_full_disk_is_one_line_naming_the_file(tmp_path, monkeypatch, capsys, 
 def files(snapshot: dict[str, str]) -> dict[str, str]:
     """The files of a snapshot (a folder made for them, left empty, is no change of content)."""
     return {name: digest for name, digest in snapshot.items() if not name.endswith("/")}
+
+
+@pytest.mark.parametrize("writes_before_full", [3, 12])
+def test_tables_filling_the_disk_half_way_changes_no_page(tmp_path, monkeypatch, capsys,
+                                                          writes_before_full):
+    """The pages written before the disk filled up are held back with the rest: all or none."""
+    root = full_project(tmp_path / "project")
+    rebase_paths(root, monkeypatch.setattr)
+    before = snapshot(root)
+    fill_the_disk(monkeypatch, writes_before_full)
+    code = main(["tables"])
+    out, err = capsys.readouterr()
+    check_clean_failure(code, out, err, "no space left on the device writing")
+    assert files(snapshot(root)) == files(before)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -47,8 +48,13 @@ def notebook_path(name: str, seed: int | None, quick: bool) -> Path:
     return base / name / f"seed_{seed}.ipynb" if seed is not None else base / f"{name}.ipynb"
 
 
+# (finished temporary file, target) pairs that all_or_nothing() holds back; None outside it
+_held_back: list[tuple[Path, Path]] | None = None
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
-    """Call ``write(temporary_path)``, then rename the temporary file onto ``path``.
+    """Call ``write(temporary_path)``, then rename the temporary file onto ``path`` (inside
+    :func:`all_or_nothing`, when its block ends).
 
     The temporary name is unique per call, so parallel writers never share one; on failure it
     is removed and ``path`` keeps its previous content."""
@@ -59,11 +65,16 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
                                    dir=path.parent)
     os.close(handle)
     tmp = Path(tmp)
+    kept = False
     try:
         write(tmp)
         # mkstemp makes the file private (0600); give it the target's mode, or the usual 0644
         os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
+        if _held_back is not None:
+            _held_back.append((tmp, path))
+            kept = True
+        else:
+            os.replace(tmp, path)
     except OSError as err:
         if err.filename not in (None, str(tmp)):
             raise
@@ -71,5 +82,29 @@ def atomic_write(path: str | Path, write: Callable[[Path], object]) -> Path:
         # the user: name the target
         raise OSError(err.errno, err.strerror, str(path)) from err
     finally:
-        tmp.unlink(missing_ok=True)
+        if not kept:
+            tmp.unlink(missing_ok=True)
     return path
+
+
+@contextmanager
+def all_or_nothing():
+    """Within the block, files written with :func:`atomic_write` replace their targets only when
+    the block ends without an error; after an error (a full disk half-way) none does, so a command
+    that writes many committed files changes all of them or none. Renames need no free space.
+    Code inside must not read back a file it wrote in the same block."""
+    global _held_back
+    if _held_back is not None:  # already inside one: the outer block decides
+        yield
+        return
+    _held_back = []
+    try:
+        yield
+    except BaseException:
+        for tmp, _ in _held_back:
+            tmp.unlink(missing_ok=True)
+        _held_back = None
+        raise
+    held, _held_back = _held_back, None
+    for tmp, target in held:
+        os.replace(tmp, target)

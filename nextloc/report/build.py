@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from nextloc.core.paths import PROJECT_ROOT, RESULTS_DIR, atomic_write
+from nextloc.core.paths import PROJECT_ROOT, RESULTS_DIR, all_or_nothing, atomic_write
 from nextloc.experiments.registry import load_registry
 from nextloc.experiments.results import read_metrics, read_search_table
 from nextloc.report import road, tables
@@ -126,7 +126,7 @@ def run_overhead_seconds(metrics: pd.DataFrame) -> float:
     the papermill durations of the pages that trained (kept by a re-rendered page)."""
     extra = []
     for path in (PROJECT_ROOT / "book" / "runs").glob("*/seed_*.ipynb"):
-        metadata = json.loads(path.read_text())["metadata"]
+        metadata = json.loads(path.read_text()).get("metadata", {})
         papermill = metadata.get("nextloc", {}).get("training_run") or metadata.get("papermill", {})
         if papermill.get("parameters", {}).get("train") is False or not papermill.get("duration"):
             continue
@@ -276,11 +276,12 @@ def write_tables() -> list[Path]:
     superseded_table()
     metrics = tables.out_of_sample(metrics, registry["experiments"])
     book = book_verdicts(metrics, registry)
-    paths = write_result_tables(metrics, registry, book)
-    paths += write_other_tables(metrics, registry, book)
-    paths += write_extra(metrics, registry, book)
-    setup()
-    paths += write_figures(metrics, registry, book) + write_run_figures(metrics, registry)
-    paths += write_points_source(registry)
-    paths.append(write_toc())
+    setup()  # before the first figure (the road's, among the tables): deterministic SVG ids
+    with all_or_nothing():  # a failure half-way (a full disk) leaves every page as it was
+        paths = write_result_tables(metrics, registry, book)
+        paths += write_other_tables(metrics, registry, book)
+        paths += write_extra(metrics, registry, book)
+        paths += write_figures(metrics, registry, book) + write_run_figures(metrics, registry)
+        paths += write_points_source(registry)
+        paths.append(write_toc())
     return paths
