@@ -4,11 +4,8 @@ Two worker processes on one journal file lose and repeat no trial; a killed work
 runs again; a journal that cannot be opened is one clear line."""
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
-import time
 
 import optuna
 import psutil
@@ -20,7 +17,8 @@ import nextloc.search.run
 from nextloc.search import study as studies
 from nextloc.cli import main
 from test_bad_inputs import check_clean_failure
-from test_search_workers import (FORK, POINTS, _exists, fake_training, finished_keys,
+from test_search_workers import (FORK, POINTS, finished_keys,
+                                 kill_a_worker_mid_search,
                                  run_search, search, trained)  # noqa: F401 - a fixture
 
 
@@ -62,18 +60,7 @@ def test_a_killed_worker_s_trial_runs_again(search, tmp_path, monkeypatch):  # n
     running for ever, and the next search wait for it for ever."""
     _, log = search
     storage = f"journal:{tmp_path / 'study.journal'}"
-    monkeypatch.setattr(nextloc.search.run, "_train_one_seed", fake_training(log, 0.3))
-    worker = FORK.Process(target=run_search, args=("mixed",), kwargs={"jobs": 1,
-                                                                       "storage": storage})
-    worker.start()
-    deadline = time.time() + 60
-    while not (_exists(storage) and len(finished_keys(storage, "mixed")) >= 2):
-        assert time.time() < deadline and worker.is_alive()
-        time.sleep(0.1)
-    time.sleep(0.5)                            # well inside the third trial
-    os.kill(worker.pid, signal.SIGKILL)
-    worker.join()
-    before = set(finished_keys(storage, "mixed"))
+    before = kill_a_worker_mid_search(storage, log, monkeypatch)
     rerun = FORK.Process(target=run_search, args=("mixed",), kwargs={"jobs": 2,
                                                                       "storage": storage})
     rerun.start()

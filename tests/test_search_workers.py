@@ -131,10 +131,9 @@ def test_workers_starting_together_never_claim_the_same_queued_trial(tmp_path):
     assert sorted(numbers) == list(range(40))
 
 
-def test_a_killed_search_continues_where_it_stopped(search, monkeypatch):
-    storage, log = search
-    monkeypatch.setattr(studies, "HEARTBEAT_SECONDS", 1)
-    monkeypatch.setattr(studies, "GRACE_SECONDS", 2)
+def kill_a_worker_mid_search(storage: str, log, monkeypatch) -> set:
+    """Start search 'mixed' in a worker process on ``storage``, kill it (SIGKILL) inside its third
+    trial, and return the keys of the trials it finished."""
     monkeypatch.setattr(nextloc.search.run, "_train_one_seed", fake_training(log, 0.3))
     worker = FORK.Process(target=run_search, args=("mixed",), kwargs={"jobs": 1,
                                                                        "storage": storage})
@@ -146,7 +145,14 @@ def test_a_killed_search_continues_where_it_stopped(search, monkeypatch):
     time.sleep(0.5)                            # well inside the third trial
     os.kill(worker.pid, signal.SIGKILL)
     worker.join()
-    before = set(finished_keys(storage, "mixed"))
+    return set(finished_keys(storage, "mixed"))
+
+
+def test_a_killed_search_continues_where_it_stopped(search, monkeypatch):
+    storage, log = search
+    monkeypatch.setattr(studies, "HEARTBEAT_SECONDS", 1)
+    monkeypatch.setattr(studies, "GRACE_SECONDS", 2)
+    before = kill_a_worker_mid_search(storage, log, monkeypatch)
     run_search("mixed", jobs=2, storage=storage)
     done = finished_keys(storage, "mixed")
     assert len(done) == len(set(done)) == 8 and before <= set(done)
