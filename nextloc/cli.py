@@ -49,9 +49,9 @@ def run_command(args) -> None:
 
 
 def tables_command(args) -> None:
-    from nextloc.report.build import write_tables
+    from nextloc.report.build import write_report_sources
 
-    for path in write_tables():
+    for path in write_report_sources():
         print(path)
 
 

@@ -20,7 +20,7 @@ from project_tools import (GOOD_ROW, REGISTRY, ROW_TEXT, SEARCH_CSV, X, ForkedCl
 from nextloc.core.config_file import parse_yaml
 from nextloc.data.split import STAYPOINTS_FILE, VALID_IDS_FILE
 from nextloc.core.errors import ConfigError, DataError, NextlocError, ResultsError, TrainingError
-from nextloc.experiments.run import run_experiment
+from nextloc.experiments.run import train_and_record_seed
 from nextloc.models import build_model
 from nextloc.models.checkpoint import load_checkpoint
 from nextloc.experiments.registry import epochs_from, fill_placeholders, load_registry, train_config
@@ -289,9 +289,9 @@ API_CASES = {
     "TrainConfig num_threads 0": api(lambda root: TrainConfig(num_threads=0)),
     "TrainConfig model_options None": api(lambda root: TrainConfig(model_options=None)),
     "train_config lr 'abc'": api(lambda root: train_config({"lr": "abc"})),
-    "papermill seed as text": api(lambda root: run_experiment("x", "1", quick=True)),
-    "papermill quick as text": api(lambda root: run_experiment("x", 1, quick="False")),
-    "papermill experiment as list": api(lambda root: run_experiment(["x"], 1)),
+    "papermill seed as text": api(lambda root: train_and_record_seed("x", "1", quick=True)),
+    "papermill quick as text": api(lambda root: train_and_record_seed("x", 1, quick="False")),
+    "papermill experiment as list": api(lambda root: train_and_record_seed(["x"], 1)),
     "run_all jobs 0": api(lambda root: run_all(["x"], quick=True, jobs=0)),
     "run_all jobs True": api(lambda root: run_all(["x"], quick=True, jobs=True)),
     "run_search jobs 0": api(lambda root: run_search("s", jobs=0)),

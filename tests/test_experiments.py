@@ -258,9 +258,9 @@ def test_a_refit_records_the_epochs_it_used_and_where_they_came_from(project, mo
     for row in rows:
         record_metrics(row)
     monkeypatch.setenv("NEXTLOC_DATA", str(tiny_data_dir))
-    from nextloc.experiments.run import run_experiment
+    from nextloc.experiments.run import train_and_record_seed
 
-    run_experiment("src_refit", 42, quick=False, device="cpu")
+    train_and_record_seed("src_refit", 42, quick=False, device="cpu")
     config = json.loads((nextloc.core.paths.run_dir("src_refit", 42, False) / "config.json")
                         .read_text())
     assert config["epochs"] == 8

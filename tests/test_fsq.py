@@ -179,9 +179,9 @@ def test_a_quick_run_on_foursquare(project, monkeypatch):
         "f": {"model": "pointer", "seeds": [1], "dataset": "fsq_nyc", "batch_size": 256,
               "model.dim": 32}}}))
     monkeypatch.setenv("NEXTLOC_DATA", str(SHARED / "geolife"))
-    from nextloc.experiments.run import run_experiment
+    from nextloc.experiments.run import train_and_record_seed
 
-    result = run_experiment("f", 1, quick=True, device="cpu", num_threads=1)
+    result = train_and_record_seed("f", 1, quick=True, device="cpu", num_threads=1)
     saved = json.loads((nextloc.core.paths.run_dir("f", 1, True) / "metrics.json").read_text())
     assert 0 < saved["test"]["n"] <= 13454 and 0 <= result.test["acc1"] <= 1  # quick: a part
     assert not nextloc.core.paths.METRICS_FILE.is_file()  # quick runs record nothing

@@ -69,7 +69,7 @@ def test_a_failed_notebook_leaves_no_stamp(project, monkeypatch):
 
 def test_a_failed_metrics_write_leaves_no_stamp_and_the_row_comes_back(project, monkeypatch,
                                                                       tiny_data_dir):
-    # Before issue 9, run_experiment stamped the run before recording its row: a failed write
+    # Before issue 9, train_and_record_seed stamped the run before recording its row: a failed write
     # left a stamp, and every later `nextloc run` skipped the run without its row.
     populate(project)
     (project / "results" / "metrics.csv").unlink()
@@ -80,7 +80,7 @@ def test_a_failed_metrics_write_leaves_no_stamp_and_the_row_comes_back(project, 
 
     monkeypatch.setattr(nextloc.experiments.run, "record_metrics", full_disk)
     with pytest.raises(OSError):
-        nextloc.experiments.run.run_experiment("x", 1, quick=False, device="cpu")
+        nextloc.experiments.run.train_and_record_seed("x", 1, quick=False, device="cpu")
     assert not stamp_path("x", 1, False).exists()
     assert not is_up_to_date("x", 1, quick=False)
 

@@ -4,7 +4,7 @@ encoded class.
 ``locations_geolife.csv`` holds one row per raw ``location_id`` of the staypoints, with its
 center as WKT (``POINT (lon lat)``, degrees, WGS84). The classes of :mod:`nextloc.data.split` are
 re-encoded ids (0 padding, 1 unseen, 2..N+1 the train locations in ascending raw id), so
-``GeolifeData.location_ids`` maps each class back to its raw id, and :func:`coordinates_for`
+``Dataset.location_ids`` maps each class back to its raw id, and :func:`coordinates_for`
 looks the coordinates up through it.
 """
 from __future__ import annotations
@@ -67,7 +67,7 @@ def coordinates_for(location_ids: np.ndarray, locations: pd.DataFrame) -> np.nda
 
 
 def with_coordinates(data, locations: pd.DataFrame | None):
-    """A :class:`~nextloc.data.split.GeolifeData` whose splits all carry the (lon, lat) of every
+    """A :class:`~nextloc.data.split.Dataset` whose splits all carry the (lon, lat) of every
     class; ``data`` itself when there are no locations."""
     if locations is None or data.location_ids is None:
         return data

@@ -84,7 +84,7 @@ ARRAY_FIELDS = ("offsets",) + STEP_FIELDS + SAMPLE_FIELDS + ("long_term",)  # in
 
 
 @dataclass
-class GeolifeData:
+class Dataset:
     splits: dict[str, Split]
     num_locations: int      # classes, padding 0 and unseen 1 included
     num_users: int          # user ids are 1..num_users; 0 is free for padding
@@ -217,7 +217,7 @@ def make_samples_by_loop(rows: pd.DataFrame, valid_ids: np.ndarray, previous_day
 
 
 def build_dataset(staypoints: pd.DataFrame, valid_ids: np.ndarray, previous_day: int = 7,
-                  source: str = "staypoints") -> GeolifeData:
+                  source: str = "staypoints") -> Dataset:
     if previous_day < 1:
         raise DataError(f"previous_day must be at least 1 day, got {previous_day}.")
     frame = split_and_encode(staypoints, source)
@@ -234,7 +234,7 @@ def build_dataset(staypoints: pd.DataFrame, valid_ids: np.ndarray, previous_day:
     location_ids = np.full(num_locations, -1, dtype=np.int64)  # class -> raw id (-1: 0, 1)
     location_ids[frame["location"].to_numpy()] = frame["location_id"].to_numpy()
     location_ids[[PAD, UNSEEN]] = -1
-    return GeolifeData(splits=splits, num_locations=num_locations,
+    return Dataset(splits=splits, num_locations=num_locations,
                        num_users=int(frame["user_id"].max()), previous_day=previous_day,
                        location_ids=location_ids)
 
@@ -252,7 +252,7 @@ def cache_dir() -> Path:
 
 
 def load_dataset(data_dir: str | Path | None = None, previous_day: int | None = None,
-                 use_cache: bool = True) -> GeolifeData:
+                 use_cache: bool = True) -> Dataset:
     """Load the samples of all three splits of a dataset folder (see nextloc.data.datasets), from an
     npz cache keyed by the file contents and ``previous_day`` when one exists. A cache that
     cannot be read is rebuilt. ``previous_day`` defaults to the folder's own (the window
@@ -270,7 +270,7 @@ def load_dataset(data_dir: str | Path | None = None, previous_day: int | None = 
     return with_coordinates(replace(data, notes=tuple(notes)), load_locations(data_dir))
 
 
-def _save_cache(path: Path, data: GeolifeData) -> None:
+def _save_cache(path: Path, data: Dataset) -> None:
     arrays = {f"{split}.{name}": getattr(samples, name)
               for split, samples in data.splits.items() for name in ARRAY_FIELDS}
     arrays["location_ids"] = data.location_ids
@@ -279,7 +279,7 @@ def _save_cache(path: Path, data: GeolifeData) -> None:
     npz_cache.save(path, arrays, meta)
 
 
-def _load_cache(path: Path) -> GeolifeData | None:
+def _load_cache(path: Path) -> Dataset | None:
     """The cached samples, or None when the file is missing or damaged (then it is rebuilt)."""
     keys = [f"{split}.{name}" for split in SPLITS for name in ARRAY_FIELDS]
     stored = npz_cache.load(path, keys + ["location_ids"])
@@ -292,7 +292,7 @@ def _load_cache(path: Path) -> GeolifeData | None:
            for s in splits.values()):
         return None
     try:
-        return GeolifeData(splits=splits, num_locations=int(meta["num_locations"]),
+        return Dataset(splits=splits, num_locations=int(meta["num_locations"]),
                            num_users=int(meta["num_users"]),
                            previous_day=int(meta["previous_day"]),
                            location_ids=arrays["location_ids"])

@@ -22,7 +22,7 @@ def check_parameters(experiment, quick) -> None:
                           f"{shorten(repr(quick), 60)}.")
 
 
-def run_experiment(experiment: str, seed: int, quick: bool = True,
+def train_and_record_seed(experiment: str, seed: int, quick: bool = True,
                    device: str = "auto", num_threads: int | None = None) -> RunResult:
     """Train one (experiment, seed), save its files, and record it in results/metrics.csv.
 

@@ -1,14 +1,15 @@
-"""The seed report's "Advanced_v1": the baseline transformer with cyclic time encodings and
-focal loss (seed: 489K parameters, 35.75 % test Acc@1 against the baseline's 37.95 %).
+"""The prior report's "Advanced_v1": the baseline transformer with cyclic time encodings and
+focal loss (there: 489K parameters, 35.75 % test Acc@1 against the baseline's 37.95 %).
 
-What the seed describes: "Cyclic encoding + Focal loss", 489K parameters. Interpretation made here:
+What the prior report describes: "Cyclic encoding + Focal loss", 489K parameters.
+Interpretation made here:
 
 - Time enters as sin/cos of its phase instead of the baseline's hour and weekday embedding
   tables: harmonics k = 1..4 of the minute of day (period 1440 min, so time is continuous
   rather than cut into hours) and k = 1..2 of the weekday (period 7), 12 features, projected
-  into the model width by a small MLP (12 -> ``time_hidden`` -> dim, GELU). The seed gives no
-  layout; ``time_hidden=112`` is chosen so that the total, 488,731 parameters with 1,187
-  locations and 45 users, matches the seed's 489K.
+  into the model width by a small MLP (12 -> ``time_hidden`` -> dim, GELU). The prior report
+  gives no layout; ``time_hidden=112`` is chosen so that the total, 488,731 parameters with 1,187
+  locations and 45 users, matches the prior report's 489K.
 - Everything else (location and user embeddings, sinusoidal positions, 4 pre-norm layers of
   d=88, causal mask, last-step summary, linear classifier) is the baseline's.
 - ``training_loss`` is the focal loss (``focal_gamma=2``) times the label-smoothed

@@ -1,9 +1,9 @@
-"""The seed report's "model_v2": a plain transformer encoder over the history.
+"""The prior report's "model_v2": a plain transformer encoder over the history.
 
 Each step is the sum of location, user, hour-of-day and weekday embeddings plus a sinusoidal
 position code; the encoder output at the last real step is classified over all locations.
 d=88, 4 layers, 4 heads, feed-forward 192, dropout 0.15: 480,059 parameters with 1,187 classes
-(the seed reports ~481K).
+(the prior report gives ~481K).
 
 Geographic options (see :mod:`nextloc.models.geography`), off by default: ``distance`` adds a
 learned bias of each candidate's distance bucket from the current place to the logits (+1,424

@@ -1,7 +1,7 @@
-"""The seed report's "Conservative_v1": the baseline transformer trained with mixup and focal
-loss (seed: 481K parameters, 34.32 % test Acc@1 against the baseline's 37.95 %).
+"""The prior report's "Conservative_v1": the baseline transformer trained with mixup and focal
+loss (there: 481K parameters, 34.32 % test Acc@1 against the baseline's 37.95 %).
 
-What the seed describes: "Baseline + Mixup + Focal", same parameter count as the baseline.
+What the prior report describes: "Baseline + Mixup + Focal", same parameter count as the baseline.
 Interpretation made here:
 
 - The network is exactly :class:`~nextloc.models.baseline.BaselineTransformer` (480,059

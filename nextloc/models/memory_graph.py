@@ -1,14 +1,14 @@
-"""The seed report's "Memory-Augmented Graph Model" (seed: 495K parameters, designed but "NOT
-TRAINED YET"): the baseline transformer plus an external memory, a location graph learned from
+"""The prior report's "Memory-Augmented Graph Model" (there: 495K parameters, designed but
+"NOT TRAINED YET"): the baseline transformer plus an external memory, a location graph learned from
 train transitions with a graph convolution over the location embeddings, and a pointer network
 over the history.
 
-The seed lists the four parts only; the interpretation made here:
+The prior report lists the four parts only; the interpretation made here:
 
 - Encoder: the baseline's (location + user + hour + weekday embeddings, sinusoidal positions,
   pre-norm causal transformer, last real step) at the baseline's width 88 but with 3 layers
   (feed-forward 228) to make room for the other parts: 494,584 parameters with 1,187 locations
-  and 45 users (seed: 495K).
+  and 45 users (prior report: 495K).
 - ``use_graph``: :meth:`fit_statistics` counts location transitions in the train split, from
   consecutive history steps and from each sample's last step to its target (a transition is
   counted once per sample window that holds it; self-transitions are dropped), symmetrises the

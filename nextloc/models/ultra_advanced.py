@@ -1,8 +1,8 @@
-"""The seed report's "Ultra-Advanced" kitchen-sink model (seed: 450K parameters, 17.22 % test
-Acc@1, "training collapsed early, best at epoch 2"), with each of its seven components behind a
+"""The prior report's "Ultra-Advanced" kitchen-sink model (there: 450K parameters, 17.22 %
+test Acc@1, "training collapsed early, best at epoch 2"), with each of its seven components behind a
 boolean option (default True) so that an ablation can remove one at a time.
 
-The seed names the components and their intent only; the interpretation made here:
+The prior report names the components and their intent only; the interpretation made here:
 
 1. ``fourier``: learnable Fourier features of time. Three groups of ``fourier_per_scale``
    learnable frequencies, initialised at the harmonics of the hour (periods 60..480 min, on the
@@ -10,8 +10,8 @@ The seed names the components and their intent only; the interpretation made her
    on the minute of week), each with a learnable phase; sin/cos -> linear -> dim.
    Off: the baseline's hour-of-day and weekday embedding tables.
 2. ``rotary_time``: the location embedding's dimension pairs are rotated by angle
-   2*pi*omega_j*minute_of_day/1440, omega_j learnable (initialised at harmonics 1..4). The seed
-   calls it "rotational *position* encoding", so it replaces the sinusoidal position code.
+   2*pi*omega_j*minute_of_day/1440, omega_j learnable (initialised at harmonics 1..4). The prior
+   report calls it "rotational *position* encoding", so it replaces the sinusoidal position code.
    Off: the baseline's sinusoidal positions (and no rotation).
 3. ``time_interval``: the gap to the previous stay, (days_ago[j-1] - days_ago[j]) * 1440 +
    start_min[j] - start_min[j-1] minutes (day wrap-around handled by the day difference; 0 for
@@ -26,15 +26,15 @@ The seed names the components and their intent only; the interpretation made her
    query/key projection each, queried from the last step), fused by softmax-normalised
    learned weights. Off: the baseline's last-step summary.
 7. ``hierarchical_loss``: a cluster head predicts p(cluster | history); the location scores
-   receive the cluster prior log(sum_c p(c) A[l, c]) (the seed's "cluster prior"), and the loss
-   is the label-smoothed location CE + ``aux_weight`` * cross-entropy of the cluster head
+   receive the cluster prior log(sum_c p(c) A[l, c]) (the prior report's "cluster prior"), and
+   the loss is the label-smoothed location CE + ``aux_weight`` * cross-entropy of the cluster head
    against the soft target A[target] (the target's current assignment, detached so the
    assignment cannot trivially collapse to make the auxiliary target easy). It needs the
    clusters: with ``soft_clusters=False`` it is ignored (``self.use_hierarchy`` is False), so a
    one-component ablation of ``soft_clusters`` runs without naming both. Off: plain CE.
 
 Width and depth (dim 80, 2 layers, 4 heads, feed-forward 208) are chosen so that the full model
-has about the seed's 450K parameters (449,526 with 1,187 locations and 45 users).
+has about the prior report's 450K parameters (449,526 with 1,187 locations and 45 users).
 """
 from __future__ import annotations
 

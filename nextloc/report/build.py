@@ -145,7 +145,7 @@ def timing_table(metrics: pd.DataFrame, registry: dict) -> tuple[pd.DataFrame, f
     for name in registry.get("searches", {}):
         path = RESULTS_DIR / "search" / f"{name}.csv"
         if path.is_file():
-            trials = pd.read_csv(path)  # checked by write_tables before anything is written
+            trials = pd.read_csv(path)  # checked by write_report_sources before anything is written
             seeds = trials["seeds"].fillna(1) if "seeds" in trials else pd.Series(1, trials.index)
             rows.append({"step": f"`nextloc search {name}`", "runs": int(seeds.sum()),
                          "seconds": float((trials["train_seconds"] * seeds).sum())})
@@ -264,7 +264,7 @@ def write_other_tables(metrics: pd.DataFrame, registry: dict, book) -> list[Path
     return paths
 
 
-def write_tables() -> list[Path]:
+def write_report_sources() -> list[Path]:
     """Every generated table and figure, the table of contents and the README headline. Every
     results table is read (and checked) first, so a damaged line stops the command before it
     writes anything."""

@@ -16,7 +16,7 @@ from torch import nn
 from tqdm import tqdm
 
 from nextloc.data.batching import batches, keep_recent_fraction, mask_new_locations
-from nextloc.data.split import GeolifeData, Split
+from nextloc.data.split import Dataset, Split
 from nextloc.core.device import keep_freed_memory, resolve_device, set_seed, set_threads
 from nextloc.core.errors import TrainingError
 from nextloc.training.metrics import MetricAccumulator, known_places, top1
@@ -110,7 +110,7 @@ class RunResult:
                      lambda p: self.test_predictions.to_csv(p, index=False, compression="gzip"))
 
 
-def train(config: TrainConfig, data: GeolifeData, checkpoint: str | Path | None = None,
+def train(config: TrainConfig, data: Dataset, checkpoint: str | Path | None = None,
           progress: bool = True, evaluate_test: bool = True,
           on_epoch: Callable[[dict], None] | None = None) -> RunResult:
     """Train ``config.model`` on ``data`` and evaluate the chosen weights once on test.
@@ -136,7 +136,7 @@ def train(config: TrainConfig, data: GeolifeData, checkpoint: str | Path | None 
                         train_seconds)
 
 
-def prepare(config: TrainConfig, data: GeolifeData,
+def prepare(config: TrainConfig, data: Dataset,
             device: torch.device) -> tuple[NextLocationModel, Split]:
     """The model, with its count statistics fitted, and the split it trains on."""
     model = build_model(config.model, data.num_locations, data.num_users,
@@ -246,7 +246,7 @@ def train_one_epoch(model: NextLocationModel, optimizer: FlatAdamW, scheduler, s
     return loss_sum / seen
 
 
-def final_result(model: NextLocationModel, config: TrainConfig, data: GeolifeData,
+def final_result(model: NextLocationModel, config: TrainConfig, data: Dataset,
                  device: torch.device, evaluate_test: bool, history: list[dict],
                  best_epoch: int, train_seconds: float) -> RunResult:
     """Validation metrics of the kept weights (none for a refit) and the one test evaluation."""
