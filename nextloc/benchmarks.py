@@ -26,7 +26,8 @@ import numpy as np
 import torch
 
 from nextloc.core.errors import ResultsError
-from nextloc.core.paths import PROJECT_ROOT, RESULTS_DIR, atomic_write
+from nextloc.core import paths
+from nextloc.core.paths import atomic_write
 from nextloc.data.batching import batches
 from nextloc.data.split import build_dataset
 from nextloc.experiments.registry import train_config
@@ -51,7 +52,7 @@ def machine() -> dict:
 def _write(name: str, report: dict) -> Path:
     """Write the report, or refuse it whole: a non-finite number (a zero-length measurement
     divided by) is a failed measurement, never a result to commit."""
-    path = RESULTS_DIR / "benchmarks" / name
+    path = paths.RESULTS_DIR / "benchmarks" / name
     try:
         text = json.dumps(report, indent=1, allow_nan=False) + "\n"
     except ValueError as err:
@@ -128,7 +129,7 @@ def _minutes(fit: dict, millions: float) -> float:
 def _shown(path: str | Path) -> str:
     """A path as the project sees it (relative to the folder above the project when inside)."""
     path = Path(path).resolve()
-    base = PROJECT_ROOT.parent.resolve()
+    base = paths.PROJECT_ROOT.parent.resolve()
     return str(Path("..") / path.relative_to(base)) if path.is_relative_to(base) else str(path)
 
 

@@ -31,21 +31,20 @@ def data_command(args) -> None:
 
 
 def search_command(args) -> None:
-    from nextloc.experiments.registry import load_registry
     from nextloc.search.run import run_search
 
-    use_data_for_the_registry(args)
+    project = registry_project(args)
     # The registry lists searches in the order they build on each other (base_search).
-    for name in args.names or list(load_registry().get("searches") or {}):
-        print(run_search(name, jobs=args.jobs, storage=args.storage).head(10)
+    for name in args.names or list(project.registry.get("searches") or {}):
+        print(run_search(name, jobs=args.jobs, storage=args.storage, data=project.data).head(10)
               .drop(columns=["trial"]).to_string(index=False))
 
 
 def run_command(args) -> None:
     from nextloc.experiments.runner import run_all
 
-    use_data_for_the_registry(args)
-    run_all(args.names, quick=args.quick, jobs=args.jobs, seeds=args.seeds, force=args.force)
+    run_all(args.names, quick=args.quick, jobs=args.jobs, seeds=args.seeds, force=args.force,
+            project=registry_project(args))
 
 
 def tables_command(args) -> None:
@@ -127,23 +126,25 @@ def add_train_parser(commands) -> None:
     parser.set_defaults(handler=train_command)
 
 
-def use_data_for_the_registry(args) -> None:
-    """``run``/``search --data DIR``: the notebooks' kernels read NEXTLOC_DATA. results/ holds the
+def registry_project(args):
+    """The project of ``run``/``search``, with the folder of ``--data DIR``. results/ holds the
     report's runs on the shared Geolife data, so another dataset is for quick runs only."""
-    if args.data is None:
-        return
     from pathlib import Path
 
+    from nextloc.core import paths
     from nextloc.core.errors import ConfigError
-    from nextloc.core.paths import PROJECT_ROOT
+    from nextloc.experiments.project import Project
+
+    if args.data is None:
+        return Project()
 
     data = Path(args.data).resolve()
-    report_data = (PROJECT_ROOT.parent / "shared" / "data" / "geolife").resolve()
+    report_data = (paths.PROJECT_ROOT.parent / "shared" / "data" / "geolife").resolve()
     if data != report_data and not getattr(args, "quick", False):
         raise ConfigError(f"--data {args.data}: results/ holds the report's runs on the shared "
                           f"Geolife data; use `nextloc run --quick --data DIR` for a look, or "
                           f"`nextloc train --data DIR --model NAME` to train on another dataset.")
-    os.environ["NEXTLOC_DATA"] = str(data)
+    return Project(data=data)
 
 
 def benchmark_command(args) -> None:
@@ -154,10 +155,11 @@ def benchmark_command(args) -> None:
                               steps=args.steps, repeats=args.repeats))
         return
     from nextloc import benchmarks
-    from nextloc.core.paths import PROJECT_ROOT
+    from nextloc.core import paths
 
     if args.what == "preprocess":
-        raw = args.raw or PROJECT_ROOT.parent / "shared" / "data" / "geolife_raw_sample" / "Data"
+        raw = args.raw or (paths.PROJECT_ROOT.parent / "shared" / "data" / "geolife_raw_sample"
+                           / "Data")
         report = benchmarks.benchmark_preprocess(raw)
         print(json.dumps({k: v for k, v in report.items() if k not in ("options", "runs")},
                          indent=1))

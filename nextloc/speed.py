@@ -145,9 +145,9 @@ def speedup(reference: dict | None, current: dict) -> dict | None:
 
 
 def git(*args: str) -> str:
-    from nextloc.core.paths import PROJECT_ROOT
+    from nextloc.core import paths
 
-    done = subprocess.run(["git", "-C", str(PROJECT_ROOT), *args], capture_output=True,
+    done = subprocess.run(["git", "-C", str(paths.PROJECT_ROOT), *args], capture_output=True,
                           text=True, check=False)
     if done.returncode != 0:  # not a clone, or the reference commit missing (a shallow clone)
         from nextloc.core.errors import RunError
@@ -171,7 +171,7 @@ def machine() -> dict:
 def run_benchmark(experiments: list[str], steps: int = 40, repeats: int = 2, rounds: int = 4,
                   reference: str = REFERENCE_COMMIT) -> dict:
     """Measure the reference and this tree, alternating ``rounds`` times; the report."""
-    from nextloc.core.paths import PROJECT_ROOT
+    from nextloc.core import paths
 
     started, info = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), machine()
     with tempfile.TemporaryDirectory(prefix="nextloc-benchmark-") as scratch:
@@ -180,7 +180,7 @@ def run_benchmark(experiments: list[str], steps: int = 40, repeats: int = 2, rou
         try:
             runs = {"reference": [], "current": []}
             for _ in range(rounds):
-                for name, root in (("reference", tree), ("current", PROJECT_ROOT)):
+                for name, root in (("reference", tree), ("current", paths.PROJECT_ROOT)):
                     runs[name].append(measure_tree(root, experiments, steps, repeats,
                                                    Path(scratch) / f"cache-{name}"))
         finally:
@@ -235,7 +235,8 @@ def check_can_measure(experiments: list[str]) -> None:
 
 
 def write_benchmark(**options) -> Path:
-    from nextloc.core.paths import RESULTS_DIR, atomic_write
+    from nextloc.core import paths
+    from nextloc.core.paths import atomic_write
 
     from nextloc.core.errors import ConfigError, ResultsError
 
@@ -245,7 +246,7 @@ def write_benchmark(**options) -> Path:
             raise ConfigError(f"benchmark speed: {name} must be an integer >= 1, got {value!r}")
     check_can_measure(options.get("experiments") or [])
     result = run_benchmark(**options)
-    path = RESULTS_DIR / "benchmarks" / "training.json"
+    path = paths.RESULTS_DIR / "benchmarks" / "training.json"
     try:  # a non-finite time is a failed measurement, never a result to commit
         text = json.dumps(result, indent=1, allow_nan=False) + "\n"
     except ValueError as err:

@@ -2,9 +2,8 @@
 experiments/main.yaml, results/, book/runs/, runs/), and three ways to run nextloc against it
 without ever touching the repository's results:
 
-- :func:`rebase_paths`: in this process, every project path of nextloc (``nextloc.core.paths`` and
-the
-  module-level copies other modules hold) moved under the temporary project;
+- :func:`rebase_paths`: in this process, every project path of ``nextloc.core.paths`` (no other
+  module holds one) moved under the temporary project;
 - :func:`run_forked`: ``nextloc.cli.main(argv)`` in a forked child process with rebased paths, its
   stdout/stderr captured at the file-descriptor level and its exit code returned. The children
   fork from one server process that imported nextloc once, so each costs milliseconds instead of
@@ -45,28 +44,14 @@ PRELOAD = ["nextloc.cli", "nextloc.experiments.runner", "nextloc.report.build",
 
 
 def path_changes(root: Path) -> list[tuple[object, str, Path]]:
-    """(module, attribute, new path) for every module-level Path of nextloc inside the repository:
-    the constants of nextloc.core.paths and the copies that ``from nextloc.core.paths import X``
-    made."""
-    import nextloc
-
-    changes = []
-    for name, module in list(sys.modules.items()):
-        if name != "nextloc" and not name.startswith("nextloc."):
-            continue
-        for attribute, value in list(vars(module).items()):
-            if isinstance(value, Path) and value.is_relative_to(REPOSITORY):
-                changes.append((module, attribute, root / value.relative_to(REPOSITORY)))
-    assert nextloc  # imported so that sys.modules holds the package
-    return changes
+    """(module, attribute, new path) for every project path of ``nextloc.core.paths``: the one
+    module that holds them (tests/test_structure.py checks that no other module copies one)."""
+    return [(nextloc.core.paths, attribute, root / value.relative_to(REPOSITORY))
+            for attribute, value in list(vars(nextloc.core.paths).items())
+            if isinstance(value, Path) and value.is_relative_to(REPOSITORY)]
 
 
 def rebase_paths(root: Path, setattr_=setattr) -> None:
-    import nextloc.cli  # noqa: F401
-    import nextloc.experiments.runner  # noqa: F401
-    import nextloc.report.build  # noqa: F401
-    import nextloc.search.run  # noqa: F401
-
     for module, attribute, path in path_changes(root):
         setattr_(module, attribute, path)
 

@@ -7,6 +7,7 @@ import pytest
 
 from project_tools import registry_file
 
+import nextloc.core.paths
 import nextloc.report.analysis
 from nextloc.report.analysis import accuracy_by, learning_curves, sample_features
 from nextloc.data.split import UNSEEN
@@ -58,7 +59,7 @@ def test_accuracy_by_averages_over_seeds_per_group():
 
 
 def test_learning_curves_stack_every_saved_history(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.report.analysis, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(nextloc.core.paths, "RESULTS_DIR", tmp_path)
     for seed, epochs in [(1, 3), (2, 2)]:
         run = tmp_path / "runs" / "x" / f"seed_{seed}"
         run.mkdir(parents=True)

@@ -157,6 +157,32 @@ def test_a_stamp_covers_the_dataset_and_the_notebook(project, monkeypatch, tmp_p
     assert is_up_to_date("x", 1, quick=False)
 
 
+def test_the_data_folder_of_the_command_reaches_the_notebook_and_the_stamp(
+        project, monkeypatch, tmp_path, tiny_data_dir):
+    """``--data`` travels as an argument: the notebook's ``data`` parameter and the stamp's
+    dataset identity follow it, whatever $NEXTLOC_DATA says."""
+    from project_tools import populate
+
+    import nextloc.experiments.runner
+    from nextloc.experiments.project import Project
+    from nextloc.experiments.runner import is_up_to_date, run_one
+
+    populate(project)
+    parameters = []
+
+    def execute(template, output, title, given, jobs=None):
+        parameters.append(given)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text("{}")
+
+    monkeypatch.setattr(nextloc.experiments.runner, "execute", execute)
+    monkeypatch.setenv("NEXTLOC_DATA", str(tmp_path / "nowhere"))
+    run_one("x", {"model": "persistent", "seeds": [1]}, 1, quick=True, data=tiny_data_dir)
+    assert parameters[0]["data"] == str(tiny_data_dir)
+    assert is_up_to_date("x", 1, quick=True, project=Project(data=tiny_data_dir))
+    assert not is_up_to_date("x", 1, quick=True)  # $NEXTLOC_DATA's folder holds no dataset
+
+
 @pytest.mark.parametrize("key, value", [("device", "cuda"), ("num_threads", 8)])
 def test_registry_settings_a_run_cannot_honour_are_refused(forked_cli, tmp_path, key, value):
     root = full_project(tmp_path / "project")

@@ -97,14 +97,14 @@ def test_registry_runs_on_another_dataset_are_refused(no_notebooks, tmp_path, ca
     assert "--quick" in err and "nextloc train --data DIR" in err
 
 
-def test_quick_run_with_data_hands_the_folder_to_the_notebooks(no_notebooks, tmp_path,
-                                                               monkeypatch):
+def test_quick_run_with_data_hands_the_folder_to_the_runs(no_notebooks, tmp_path, monkeypatch):
     seen = {}
-    monkeypatch.setattr(nextloc.experiments.runner, "run_all", lambda *a, **k: seen.update(
-        data=__import__("os").environ["NEXTLOC_DATA"]))
+    monkeypatch.setattr(nextloc.experiments.runner, "run_all", lambda *a, project, **k: seen.update(
+        data=project.data))
     monkeypatch.setenv("NEXTLOC_DATA", "elsewhere")
     assert main(["run", "known", "--quick", "--data", str(tmp_path)]) == 0
-    assert seen == {"data": str(tmp_path.resolve())}
+    assert seen == {"data": tmp_path.resolve()}
+    assert __import__("os").environ["NEXTLOC_DATA"] == "elsewhere"  # no kernel reads it instead
 
 
 def test_search_without_names_runs_every_search_in_registry_order(tmp_path, monkeypatch):
@@ -119,7 +119,7 @@ def test_search_without_names_runs_every_search_in_registry_order(tmp_path, monk
     monkeypatch.setattr(nextloc.core.paths, "REGISTRY_DIR", path.parent)
     ran = []
 
-    def fake_search(name, jobs, storage):
+    def fake_search(name, jobs, storage, data):
         ran.append(name)
         return pd.DataFrame({"trial": [0], "value": [0.5]})
 

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
+import nextloc.core.paths
 import nextloc.report.build
 import nextloc.report.toc
 from nextloc.report.build import format_setting, search_table, update_readme
@@ -152,7 +153,7 @@ def test_markdown_table_of_no_rows_is_header_and_rule():
 # --- search steps, headline, README ----------------------------------------------------------
 
 def test_search_table_is_chronological_and_marks_the_selection(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.report.build, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(nextloc.core.paths, "RESULTS_DIR", tmp_path)
     (tmp_path / "search").mkdir()
     pd.DataFrame({"trial": ['{"d": 64}', '{"d": 96}'], "model.d": [64.0, 96.0],
                   "mask": [np.nan, 0.5], "n_params": [1000.0, 2000.0], "best_epoch": [3.0, 4.0],
@@ -182,7 +183,7 @@ def test_search_table_is_chronological_and_marks_the_selection(tmp_path, monkeyp
 
 
 def test_a_pruned_trial_shows_the_seeds_it_finished_and_no_scores(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.report.build, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(nextloc.core.paths, "RESULTS_DIR", tmp_path)
     (tmp_path / "search").mkdir()
     pd.DataFrame({"trial": ['{"lr": 0.1}', '{"lr": 0.2}'], "lr": [0.0009781801964, 0.002],
                   "seeds": [3, 1], "n_params": [100.0, np.nan], "best_epoch": [4.0, np.nan],
@@ -213,7 +214,10 @@ def test_headline_sentence_names_both_protocols():
     metrics = pd.concat([runs("pointer_pair", 388_552, [0.56, 0.57]),
                          runs("pointer_pair_refit", 388_552, [0.58, 0.59]),
                          runs("baseline", 480_059, [0.35, 0.37])], ignore_index=True)
-    registry = {"headline": {"train_only": "pointer_pair", "refit": "pointer_pair_refit"}}
+    from nextloc.experiments.registry import load_registry
+
+    registry = {"headline": {"train_only": "pointer_pair", "refit": "pointer_pair_refit"},
+                "experiments": load_registry()["experiments"]}  # the chains behind the compute
     sentence = headline_sentence(metrics, registry)
     assert "`pointer_pair` (388,552 parameters)" in sentence
     assert "56.50\u00a0±\u00a00.71 %" in sentence and "58.50\u00a0±\u00a00.71 %" in sentence
@@ -224,7 +228,7 @@ def test_headline_sentence_names_both_protocols():
 
 
 def test_update_readme_replaces_only_the_marked_block(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.report.build, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(nextloc.core.paths, "PROJECT_ROOT", tmp_path)
     start, end = nextloc.report.build.README_MARKERS
     (tmp_path / "README.md").write_text(f"intro\n{start}\nold\n{end}\nrest\n")
     update_readme("new sentence")
@@ -232,8 +236,8 @@ def test_update_readme_replaces_only_the_marked_block(tmp_path, monkeypatch):
 
 
 def test_timing_counts_search_seeds_and_run_overhead(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.report.build, "RESULTS_DIR", tmp_path)
-    monkeypatch.setattr(nextloc.report.build, "PROJECT_ROOT", tmp_path)
+    monkeypatch.setattr(nextloc.core.paths, "RESULTS_DIR", tmp_path)
+    monkeypatch.setattr(nextloc.core.paths, "PROJECT_ROOT", tmp_path)
     (tmp_path / "search").mkdir()
     pd.DataFrame({"trial": ["x", "y"], "seeds": [3.0, 3.0], "train_seconds": [10.0, 20.0]}
                  ).to_csv(tmp_path / "search" / "s.csv", index=False)
@@ -252,8 +256,7 @@ def test_timing_counts_search_seeds_and_run_overhead(tmp_path, monkeypatch):
 # --- the table of contents -------------------------------------------------------------------
 
 def test_toc_keeps_only_run_folders_that_hold_notebooks(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.report.toc, "PROJECT_ROOT", tmp_path)
-    monkeypatch.setattr(nextloc.report.toc, "load_registry", lambda: {"experiments": {"done": {}}})
+    monkeypatch.setattr(nextloc.core.paths, "PROJECT_ROOT", tmp_path)
     (tmp_path / "book" / "runs" / "done").mkdir(parents=True)
     (tmp_path / "book" / "runs" / "done" / "seed_1.ipynb").write_text("{}")
     (tmp_path / "book" / "toc.yml").write_text(yaml.safe_dump({
@@ -262,7 +265,8 @@ def test_toc_keeps_only_run_folders_that_hold_notebooks(tmp_path, monkeypatch):
                                             {"glob": "book/runs/missing/*"}]},
             {"file": "book/b", "sections": [{"glob": "book/runs/missing/*"}]}]}]}))
 
-    chapters = yaml.safe_load(nextloc.report.toc.write_toc().read_text())["parts"][0]["chapters"]
+    chapters = yaml.safe_load(nextloc.report.toc.write_toc({"done": {}}).read_text())["parts"][0][
+        "chapters"]
 
     assert chapters == [{"file": "book/a", "sections": [
                             {"file": "book/runs/done/index",
@@ -272,9 +276,7 @@ def test_toc_keeps_only_run_folders_that_hold_notebooks(tmp_path, monkeypatch):
 
 
 def test_toc_groups_runs_by_experiment_with_seeds_in_numeric_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.report.toc, "PROJECT_ROOT", tmp_path)
-    monkeypatch.setattr(nextloc.report.toc, "load_registry", lambda: {"experiments": {
-        "b_x": {"description": "the second"}, "a_x": {"description": "the first"}}})
+    monkeypatch.setattr(nextloc.core.paths, "PROJECT_ROOT", tmp_path)
     seeds = [31337, 7, 2024, 42, 123]
     for name in ("a_x", "b_x"):
         (tmp_path / "book" / "runs" / name).mkdir(parents=True)
@@ -285,7 +287,9 @@ def test_toc_groups_runs_by_experiment_with_seeds_in_numeric_order(tmp_path, mon
             {"file": "book/a", "sections": [{"glob": "book/runs/*_x/*"},
                                             {"glob": "book/runs/a_x/*"}]}]}]}))
 
-    chapter = yaml.safe_load(nextloc.report.toc.write_toc().read_text())["parts"][0]["chapters"][0]
+    experiments = {"b_x": {"description": "the second"}, "a_x": {"description": "the first"}}
+    toc = yaml.safe_load(nextloc.report.toc.write_toc(experiments).read_text())
+    chapter = toc["parts"][0]["chapters"][0]
 
     assert [entry["file"] for entry in chapter["sections"]] == [
         "book/runs/a_x/index", "book/runs/b_x/index"]               # each experiment once
@@ -307,13 +311,12 @@ def test_every_analysis_and_every_run_has_a_place_in_the_table_of_contents():
     missing = [name for name in load_registry().get("analyses", {})
                if f"book/runs/{name}" not in files]
     assert missing == [], f"add these analyses to book/toc.yml: {missing}"
-    assert unplaced_experiments(toc) == [], "these runs would land in 'Other runs'"
+    unplaced = unplaced_experiments(toc, load_registry()["experiments"])
+    assert unplaced == [], "these runs would land in 'Other runs'"
 
 
 def test_runs_missing_from_the_toc_go_to_an_other_runs_part(tmp_path, monkeypatch):
-    monkeypatch.setattr(nextloc.report.toc, "PROJECT_ROOT", tmp_path)
-    monkeypatch.setattr(nextloc.report.toc, "load_registry", lambda: {"experiments": {
-        "placed": {"seeds": [1]}, "new_model": {"seeds": [1]}, "not_run": {"seeds": [1]}}})
+    monkeypatch.setattr(nextloc.core.paths, "PROJECT_ROOT", tmp_path)
     (tmp_path / "book").mkdir()
     (tmp_path / "book" / "toc.yml").write_text(yaml.safe_dump({"format": "jb-book", "root": "x",
         "parts": [{"caption": "A", "chapters": [{"file": "book/a", "sections": [
@@ -322,7 +325,8 @@ def test_runs_missing_from_the_toc_go_to_an_other_runs_part(tmp_path, monkeypatc
         (tmp_path / "book" / "runs" / name).mkdir(parents=True)
         (tmp_path / "book" / "runs" / name / "seed_1.ipynb").write_text("{}")
 
-    toc = yaml.safe_load(nextloc.report.toc.write_toc().read_text())
+    toc = yaml.safe_load(nextloc.report.toc.write_toc({
+        "placed": {"seeds": [1]}, "new_model": {"seeds": [1]}, "not_run": {"seeds": [1]}}).read_text())
 
     assert toc["parts"][-1] == {"caption": "Other runs", "chapters": [
         {"file": "book/other_runs", "sections": [{"file": "book/runs/new_model/index",

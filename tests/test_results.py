@@ -48,13 +48,13 @@ def test_recording_into_a_truncated_table_changes_nothing(results):
 
 def test_tables_of_a_truncated_table_write_no_nan_into_the_book(results, project):
     from nextloc.report.build import write_report_sources
-    from nextloc.report.tables import GENERATED
+    from nextloc.core import paths
 
-    assert GENERATED.is_relative_to(project)  # the test's own book
+    assert paths.GENERATED.is_relative_to(project)  # the test's own book
     truncate_line(results / "metrics.csv", 2, keep=40)
     with pytest.raises(ResultsError, match="line 2"):
         write_report_sources()
-    assert not GENERATED.exists()
+    assert not paths.GENERATED.exists()
 
 
 def test_a_huge_bad_line_is_not_echoed(results):

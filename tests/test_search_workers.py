@@ -63,7 +63,7 @@ def score(point: dict) -> float:
 
 def fake_training(log, epoch_seconds: float = 0.02, epochs: int = 3):
     """Stands in for one seed's training: logs the call, reports each epoch, returns scores."""
-    def train_one_seed(base, point, seed, on_epoch):
+    def train_one_seed(base, point, seed, on_epoch, data):
         with open(log, "a") as out:
             out.write(json.dumps({"trial": studies.key(point), "seed": seed}) + "\n")
         for epoch in range(1, epochs + 1):

@@ -137,3 +137,13 @@ def test_functions_and_modules_stay_small(path):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
             and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
     assert long == []
+
+
+def test_project_paths_are_read_from_core_paths_not_copied():
+    # A copy made by `from nextloc.core.paths import RESULTS_DIR` keeps the old folder when a
+    # test points the project elsewhere; reading `paths.RESULTS_DIR` at call time does not.
+    copies = [f"{module}: {alias.name}" for module, tree in sources().items()
+              for node in ast.walk(tree)
+              if isinstance(node, ast.ImportFrom) and node.module == "nextloc.core.paths"
+              for alias in node.names if alias.name.isupper()]
+    assert copies == []

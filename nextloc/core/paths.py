@@ -18,6 +18,8 @@ SUPERSEDED_DIR = RESULTS_DIR / "superseded"
 RUN_SCRATCH = PROJECT_ROOT / "runs"  # git-ignored: checkpoints, quick runs
 NOTEBOOKS = PROJECT_ROOT / "notebooks"
 BOOK_RUNS = PROJECT_ROOT / "book" / "runs"
+GENERATED = PROJECT_ROOT / "book" / "generated"  # written by `nextloc tables` only
+BUILD = PROJECT_ROOT / "_build"  # the built book and its PDFs
 FAILED_RUNS = RUN_SCRATCH / "failed"  # notebooks and logs of runs that failed, for reading
 PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 

@@ -14,22 +14,26 @@ from pathlib import Path
 
 from nextloc.data.split import default_data_dir
 from nextloc.core.errors import DataError
-from nextloc.core.paths import PROJECT_ROOT
+from nextloc.core import paths
 
 DEFAULT_DATASET = "geolife"
 
 
-def data_root() -> Path:
-    """The folder that holds the datasets: ``$NEXTLOC_DATA``'s parent, else ../shared/data."""
+def data_root(data: Path | None = None) -> Path:
+    """The folder that holds the datasets: the parent of ``data`` (the report's data folder
+    given with ``--data``), else ``$NEXTLOC_DATA``'s parent, else ../shared/data."""
+    if data is not None:
+        return Path(data).parent
     env = os.environ.get("NEXTLOC_DATA")
-    return Path(env).parent if env else PROJECT_ROOT.parent / "shared" / "data"
+    return Path(env).parent if env else paths.PROJECT_ROOT.parent / "shared" / "data"
 
 
-def dataset_dir(name: str | None = None) -> Path:
-    """The folder of the dataset called ``name`` (None: the default, Geolife)."""
+def dataset_dir(name: str | None = None, data: Path | None = None) -> Path:
+    """The folder of the dataset called ``name`` (None: the default, Geolife), beside ``data``
+    when the report's data folder was given with ``--data``."""
     if name is None or name == DEFAULT_DATASET:
-        return default_data_dir()
-    return data_root() / name
+        return Path(data) if data is not None else default_data_dir()
+    return data_root(data) / name
 
 
 def experiment_dataset(spec: dict) -> str:
@@ -37,9 +41,9 @@ def experiment_dataset(spec: dict) -> str:
     return spec.get("dataset", DEFAULT_DATASET)
 
 
-def check_dataset_folder(experiment: str, name: str) -> Path:
+def check_dataset_folder(experiment: str, name: str, data: Path | None = None) -> Path:
     """The folder of an experiment's dataset, or one clear error when it is not there."""
-    folder = dataset_dir(name)
+    folder = dataset_dir(name, data)
     if not folder.is_dir():
         raise DataError(f"experiment '{experiment}': dataset '{name}' not found at {folder} "
                         f"(datasets other than {DEFAULT_DATASET} are folders beside the report's "

@@ -14,25 +14,25 @@ from pathlib import Path
 
 from nextloc.core import paths
 from nextloc.core.errors import ConfigError, shorten
-from nextloc.data.dataset_names import check_dataset_folder, dataset_dir, experiment_dataset
+from nextloc.data.dataset_names import check_dataset_folder, experiment_dataset
 from nextloc.models.base import build_model, model_class
-from nextloc.experiments.registry import (experiment_settings, load_registry, run_settings,
-                                          train_config)
+from nextloc.experiments.registry import experiment_settings, run_settings, train_config
 from nextloc.experiments.results import read_metrics
 from nextloc.training.settings import check_setting
 
 
-def check_runs(names: list[str], seeds: list[int] | None, quick: bool) -> None:
-    """Raise the first problem of the runs ``nextloc run`` is about to start."""
+def check_runs(names: list[str], seeds: list[int] | None, quick: bool, project) -> None:
+    """Raise the first problem of the runs ``nextloc run`` is about to start in ``project``
+    (a :class:`~nextloc.experiments.project.Project`)."""
     if not quick:
         read_metrics()  # a damaged table stops here, not in a kernel that records a row
         check_writable(paths.RESULTS_DIR)
-    experiments = load_registry()["experiments"]
+    experiments = project.experiments
     vocabularies: dict[str, list] = {}
     for name in names:
         spec = experiments[name]
         dataset = experiment_dataset(spec)
-        check_dataset_folder(name, dataset)
+        folder = check_dataset_folder(name, dataset, project.data)
         template = paths.NOTEBOOKS / f"{spec.get('notebook', 'train')}.ipynb"
         if not template.is_file():
             raise ConfigError(f"experiment '{name}': notebook template {template} not found.")
@@ -42,7 +42,7 @@ def check_runs(names: list[str], seeds: list[int] | None, quick: bool) -> None:
             config = train_config(run_settings(name, seed, quick, resolve_epochs=False),
                                   seed=seed)
             check_checkpoints_to_read(name, config.model_options, names, quick)
-        check_model(name, config, vocabularies.setdefault(dataset, []), dataset)
+        check_model(name, config, vocabularies.setdefault(dataset, []), folder)
 
 
 def check_checkpoints_to_read(name: str, options: dict, names: list[str], quick: bool) -> None:
@@ -71,17 +71,17 @@ def check_writable(folder) -> None:
                           f"rows and files there.") from None
 
 
-def check_model(name: str, config, vocabulary: list, dataset: str | None = None) -> None:
-    """Build the experiment's model on its dataset's real vocabulary (loaded once per dataset,
-    into ``vocabulary``), unless it loads trained members, whose checkpoints earlier runs
-    write."""
+def check_model(name: str, config, vocabulary: list, folder: Path | None = None) -> None:
+    """Build the experiment's model on the real vocabulary of its dataset ``folder`` (loaded
+    once per dataset, into ``vocabulary``), unless it loads trained members, whose checkpoints
+    earlier runs write."""
     model_class(config.model, config.model_options)
     if "members" in config.model_options:
         return
     if not vocabulary:
         from nextloc.data.split import load_dataset
 
-        data = load_dataset(dataset_dir(dataset))
+        data = load_dataset(folder)
         vocabulary.extend([data.num_locations, data.num_users])
     try:
         build_model(config.model, *vocabulary, over_budget_ok=config.over_budget_ok,

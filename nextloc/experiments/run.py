@@ -12,7 +12,7 @@ from nextloc.experiments.results import record_metrics
 from nextloc.training.loop import RunResult, train
 
 
-def check_parameters(experiment, quick) -> None:
+def check_parameters(experiment, quick, data=None) -> None:
     """The notebook's papermill parameters that TrainConfig does not check itself."""
     if not isinstance(experiment, str):
         raise ConfigError(f"parameter experiment must be an experiment name; got "
@@ -20,21 +20,25 @@ def check_parameters(experiment, quick) -> None:
     if not isinstance(quick, bool):
         raise ConfigError(f"parameter quick must be True or False; got "
                           f"{shorten(repr(quick), 60)}.")
+    if data is not None and not isinstance(data, str):
+        raise ConfigError(f"parameter data must be a folder or None; got "
+                          f"{shorten(repr(data), 60)}.")
 
 
-def train_and_record_seed(experiment: str, seed: int, quick: bool = True,
-                   device: str = "auto", num_threads: int | None = None) -> RunResult:
+def train_and_record_seed(experiment: str, seed: int, quick: bool = True, device: str = "auto",
+                          num_threads: int | None = None, data: str | None = None) -> RunResult:
     """Train one (experiment, seed), save its files, and record it in results/metrics.csv.
 
     Quick runs write only under ``runs/quick`` and never touch the results. A refit's config.json
-    records where its epochs came from (``epochs_from``: the runs and their best epochs)."""
-    check_parameters(experiment, quick)
+    records where its epochs came from (``epochs_from``: the runs and their best epochs).
+    ``data``: the report's data folder given with ``nextloc run --data`` (None: the default)."""
+    check_parameters(experiment, quick, data)
     settings = run_settings(experiment, seed, quick)
     config = train_config(settings, seed=seed, device=device, num_threads=num_threads)
     spec = load_registry()["experiments"][experiment]
     provenance = epochs_from(spec["epochs_from"]) if "epochs_from" in spec and not quick else None
     dataset = experiment_dataset(spec)
-    result = train(config, load_dataset(check_dataset_folder(experiment, dataset)),
+    result = train(config, load_dataset(check_dataset_folder(experiment, dataset, data)),
                    checkpoint=paths.checkpoint_path(experiment, seed, quick))
     if provenance:
         result.config["epochs_from"] = provenance

@@ -61,22 +61,23 @@ def notebook_identity(template: str) -> str:
     return _file_digest(path)[:16] if path.is_file() else "missing"
 
 
-def run_inputs(spec: dict) -> dict:
+def run_inputs(spec: dict, data: Path | None = None) -> dict:
     """The ``inputs`` of a stamp for an experiment's registry entry ``spec``: its dataset's
     identity (the name too, for a dataset other than Geolife: the stamps of Geolife's runs,
-    made before datasets had names, keep their meaning) and its notebook's."""
+    made before datasets had names, keep their meaning) and its notebook's; ``data`` is the
+    report's data folder given with ``--data``."""
     from nextloc.data.dataset_names import DEFAULT_DATASET, dataset_dir, experiment_dataset
 
     name = experiment_dataset(spec)
     named = {} if name == DEFAULT_DATASET else {"dataset": name}
-    return {**named, "data": dataset_identity(dataset_dir(name)),
+    return {**named, "data": dataset_identity(dataset_dir(name, data)),
             "notebook": notebook_identity(spec.get("notebook", "train"))}
 
 
-def inputs_match(stamp: dict, spec: dict, quick: bool) -> bool:
+def inputs_match(stamp: dict, spec: dict, quick: bool, data: Path | None = None) -> bool:
     """Whether a stamp was made with today's data and notebook. A stamp without ``inputs``
     predates them: a full run's (the committed results, on the shared data) still counts; a
     quick run's is scratch and cheap to redo, so it does not."""
     if "inputs" not in stamp:
         return not quick
-    return stamp["inputs"] == run_inputs(spec)
+    return stamp["inputs"] == run_inputs(spec, data)

@@ -24,7 +24,8 @@ from tqdm import tqdm
 from nextloc.core import paths
 from nextloc.core.errors import ConfigError, Interrupted, NextlocError, RunError, shorten
 from nextloc.experiments.preflight import check_runs, dependencies, run_order
-from nextloc.experiments.registry import config_hash, load_registry, run_settings
+from nextloc.experiments.project import Project
+from nextloc.experiments.registry import config_hash, run_settings
 from nextloc.experiments.results import read_metrics
 from nextloc.experiments.run_inputs import inputs_match, run_inputs
 
@@ -45,13 +46,15 @@ def read_stamp(path: Path) -> dict:
     return stamp if isinstance(stamp, dict) else {}
 
 
-def is_up_to_date(experiment: str, seed: int, quick: bool) -> bool:
+def is_up_to_date(experiment: str, seed: int, quick: bool,
+                  project: Project | None = None) -> bool:
+    project = project or Project()
     stamp = read_stamp(stamp_path(experiment, seed, quick))
     if not stamp or not paths.notebook_path(experiment, seed, quick).is_file():
         return False
     if stamp.get("config_hash") != config_hash(run_settings(experiment, seed, quick), seed):
         return False
-    if not inputs_match(stamp, load_registry()["experiments"][experiment], quick):
+    if not inputs_match(stamp, project.experiments[experiment], quick, project.data):
         return False
     if quick:
         return True
@@ -117,25 +120,29 @@ def execute(template: str, output: Path, title: str, parameters: dict,
                    f"{failed if failed.is_file() else failed.with_suffix('.log')}")
 
 
-def run_one(name: str, spec: dict, seed: int, quick: bool, jobs: Jobs | None = None) -> None:
-    """One run: its stamp goes first and comes back last, after the notebook finished."""
+def run_one(name: str, spec: dict, seed: int, quick: bool, jobs: Jobs | None = None,
+            data: Path | None = None) -> None:
+    """One run: its stamp goes first and comes back last, after the notebook finished.
+    ``data``: the report's data folder given with ``--data`` (None: the default)."""
     expected = config_hash(run_settings(name, seed, quick), seed)
-    inputs = run_inputs(spec)  # before the run: what it read, not what changed while it ran
+    inputs = run_inputs(spec, data)  # before the run: what it read, not what changed while it ran
     stamp = stamp_path(name, seed, quick)
     stamp.unlink(missing_ok=True)
     title = f"# `{name}`, seed {seed}\n\n{spec.get('description', '')}"
     execute(spec.get("notebook", "train"), paths.notebook_path(name, seed, quick), title,
-            {"experiment": name, "seed": seed, "quick": quick, "num_threads": 1}, jobs=jobs)
+            {"experiment": name, "seed": seed, "quick": quick, "num_threads": 1,
+             "data": None if data is None else str(data)}, jobs=jobs)
     paths.atomic_write(stamp, lambda tmp: tmp.write_text(json.dumps(
         {"config_hash": expected, "quick": quick, "inputs": inputs})))
 
 
 def run_all(names: list[str] | None = None, quick: bool = False, jobs: int = 2,
-            seeds: list[int] | None = None, force: bool = False) -> None:
+            seeds: list[int] | None = None, force: bool = False,
+            project: Project | None = None) -> None:
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"--jobs must be a positive integer; got {shorten(repr(jobs), 40)}.")
-    registry = load_registry()
-    experiments, analyses = registry["experiments"], registry.get("analyses") or {}
+    project = project or Project()
+    experiments, analyses = project.experiments, project.registry.get("analyses") or {}
     names = names or list(experiments) + list(analyses)
     unknown = [n for n in names if n not in experiments and n not in analyses]
     if unknown:
@@ -143,8 +150,8 @@ def run_all(names: list[str] | None = None, quick: bool = False, jobs: int = 2,
                           f"defines {shorten(sorted(experiments) + sorted(analyses), 200)}")
     selected = [n for n in experiments if n in names]
     selected = run_order(selected, experiments)  # each run after the runs it reads
-    check_runs(selected, seeds, quick)  # before any kernel starts
-    run_experiments(selected, experiments, quick, jobs, seeds, force)
+    check_runs(selected, seeds, quick, project)  # before any kernel starts
+    run_experiments(selected, project, quick, jobs, seeds, force)
     for name in [n for n in analyses if n in names]:
         spec, pool = analyses[name], Jobs()
         print(f"analysis notebook {name}")
@@ -153,7 +160,7 @@ def run_all(names: list[str] | None = None, quick: bool = False, jobs: int = 2,
                     f"# {spec['title']}", {"quick": quick}, jobs=pool)
 
 
-def run_experiments(selected: list[str], experiments: dict, quick: bool, jobs: int,
+def run_experiments(selected: list[str], project: Project, quick: bool, jobs: int,
                     seeds: list[int] | None, force: bool) -> None:
     """One pool for every run, so that a 3-seed experiment does not leave a core idle while its
     third seed trains; an experiment that needs earlier runs waits for just those. A failed run
@@ -166,18 +173,19 @@ def run_experiments(selected: list[str], experiments: dict, quick: bool, jobs: i
         try:
             # run_order put what a run reads before it, so it was submitted already.
             for name in selected:
-                spec = experiments[name]
+                spec = project.experiments[name]
                 for dependency in dependencies(name, spec):
                     for future in submitted.get(dependency, {}).values():
                         signals.result(future)  # re-raises the dependency's failure here
                 todo = [s for s in (seeds or spec["seeds"])
-                        if force or not is_up_to_date(name, s, quick)]
+                        if force or not is_up_to_date(name, s, quick, project)]
                 if len(seeds or spec["seeds"]) > len(todo):
                     tqdm.write(f"{name}: {len(seeds or spec['seeds']) - len(todo)} seed(s) up "
                                f"to date, skipped")
                 bar.total += len(todo)
                 bar.refresh()
-                submitted[name] = {seed: executor.submit(run_one, name, spec, seed, quick, pool)
+                submitted[name] = {seed: executor.submit(run_one, name, spec, seed, quick, pool,
+                                                         project.data)
                                    for seed in todo}
                 for future in submitted[name].values():
                     future.add_done_callback(lambda _: bar.update(1))

@@ -12,12 +12,12 @@ from nextloc.core.errors import ConfigError
 from nextloc.models.base import NextLocationModel, register
 from nextloc.models.checkpoint import load_checkpoint
 from nextloc.models.losses import average_probabilities
-from nextloc.core.paths import PROJECT_ROOT
+from nextloc.core import paths
 
 
 def load_member(path: str) -> NextLocationModel:
     """A trained model from a checkpoint path, relative paths taken from the project root."""
-    path = PROJECT_ROOT / path
+    path = paths.PROJECT_ROOT / path
     if not path.is_file():
         raise ConfigError(f"{path}: checkpoint not found; run the experiment that writes it "
                           f"first (e.g. `nextloc run baseline`).")

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from nextloc.data.split import UNSEEN, Split
-from nextloc.core.paths import RESULTS_DIR
+from nextloc.core import paths
 from nextloc.report.readable import percent
 
 LENGTH_BINS = [2, 6, 11, 16, 21, 31, 61]
@@ -33,7 +33,7 @@ def per_sample_frame(split: Split, experiments: list[str]) -> pd.DataFrame:
     features = sample_features(split)
     parts = []
     for experiment in experiments:
-        for run in sorted((RESULTS_DIR / "runs" / experiment).glob("seed_*")):
+        for run in sorted((paths.RESULTS_DIR / "runs" / experiment).glob("seed_*")):
             predictions = pd.read_csv(run / "test_predictions.csv.gz")
             if not np.array_equal(predictions["staypoint_id"], features["staypoint_id"]):
                 raise ValueError(f"{run}: predictions do not match the test split's samples")
@@ -41,7 +41,8 @@ def per_sample_frame(split: Split, experiments: list[str]) -> pd.DataFrame:
                 experiment=experiment, seed=int(run.name.removeprefix("seed_")),
                 run=f"{experiment}/{run.name}", correct=(predictions["rank"] == 1).to_numpy()))
     if not parts:
-        raise FileNotFoundError(f"no saved runs of {experiments} under {RESULTS_DIR / 'runs'}; "
+        raise FileNotFoundError(f"no saved runs of {experiments} under "
+                                f"{paths.RESULTS_DIR / 'runs'}; "
                                 f"run `nextloc run {' '.join(experiments)}` first")
     return pd.concat(parts, ignore_index=True)
 
@@ -81,10 +82,11 @@ def learning_curves(experiments: list[str]) -> pd.DataFrame:
     parts = [pd.read_csv(run / "history.csv").assign(
                  experiment=experiment, seed=int(run.name.removeprefix("seed_")))
              for experiment in experiments
-             for run in sorted((RESULTS_DIR / "runs" / experiment).glob("seed_*"))
+             for run in sorted((paths.RESULTS_DIR / "runs" / experiment).glob("seed_*"))
              if (run / "history.csv").is_file()]
     if not parts:
-        raise FileNotFoundError(f"no saved runs of {experiments} under {RESULTS_DIR / 'runs'}; "
+        raise FileNotFoundError(f"no saved runs of {experiments} under "
+                                f"{paths.RESULTS_DIR / 'runs'}; "
                                 f"run `nextloc run {' '.join(experiments)}` first")
     return pd.concat(parts, ignore_index=True)
 
@@ -94,7 +96,7 @@ def correct_by_seed(experiment: str) -> pd.DataFrame:
     seed of ``experiment``; empty when it has no saved predictions."""
     columns = {int(run.name.removeprefix("seed_")):
                (pd.read_csv(run / "test_predictions.csv.gz")["rank"] == 1).to_numpy()
-               for run in sorted((RESULTS_DIR / "runs" / experiment).glob("seed_*"))
+               for run in sorted((paths.RESULTS_DIR / "runs" / experiment).glob("seed_*"))
                if (run / "test_predictions.csv.gz").is_file()}
     return pd.DataFrame(columns)
 
@@ -103,7 +105,7 @@ def predicts_unseen(experiment: str) -> bool:
     """Whether any run of ``experiment`` ranks the unseen-location class first for some test
     sample."""
     return any((pd.read_csv(run / "test_predictions.csv.gz")["top1"] == UNSEEN).any()
-               for run in (RESULTS_DIR / "runs" / experiment).glob("seed_*"))
+               for run in (paths.RESULTS_DIR / "runs" / experiment).glob("seed_*"))
 
 
 def gap_decomposition(val_acc1: float, unseen_val: float, unseen_test: float,
@@ -156,14 +158,15 @@ def trained_pointer(data, quick: bool, experiment: str = "pointer",
     import tempfile
 
     from nextloc.models.checkpoint import load_checkpoint
-    from nextloc.core.paths import PROJECT_ROOT, checkpoint_path
+    from nextloc.core.paths import checkpoint_path
     from nextloc.experiments.registry import load_registry, run_settings, train_config
     from nextloc.training.loop import train
 
     seed = load_registry()["experiments"][experiment]["seeds"][0] if seed is None else seed
     mode = "quick" if quick else "full"
     path = checkpoint_path(experiment, seed, quick)
-    shown = str(path.relative_to(PROJECT_ROOT) if path.is_relative_to(PROJECT_ROOT) else path)
+    root = paths.PROJECT_ROOT
+    shown = str(path.relative_to(root) if path.is_relative_to(root) else path)
     if path.is_file():
         model, _ = load_checkpoint(path, device="cpu")
         return model, Provenance(experiment, seed, True, shown, (
@@ -171,7 +174,7 @@ def trained_pointer(data, quick: bool, experiment: str = "pointer",
             f"{mode} run saved (`{shown}`)."))
     settings = run_settings(experiment, seed, quick)
     teacher = settings.get("model.teacher") or []
-    missing = [t for t in teacher if not (PROJECT_ROOT / t).is_file()]
+    missing = [t for t in teacher if not (paths.PROJECT_ROOT / t).is_file()]
     if missing:
         settings = {k: v for k, v in settings.items()
                     if k not in ("model.teacher", "model.distill")}

@@ -11,7 +11,7 @@ import pandas as pd
 from nextloc.report.analysis import correct_by_seed, gap_decomposition, predicts_unseen
 from nextloc.data.split import UNSEEN, load_dataset
 from nextloc.core.errors import DataError, ResultsError
-from nextloc.core.paths import RESULTS_DIR
+from nextloc.core import paths
 from nextloc.experiments.results import read_metrics
 from nextloc.report.stats import LEVEL, two_stage_bootstrap
 from nextloc.report.tables import markdown_table, mean_std, write
@@ -144,7 +144,7 @@ def rank_agreement(metrics: pd.DataFrame) -> str:
 def superseded_table() -> pd.DataFrame:
     """Runs archived by ``nextloc archive`` when a later validation step changed the config."""
     rows = []
-    for folder in sorted((RESULTS_DIR / "superseded").glob("[!.]*")):  # not a staging folder
+    for folder in sorted((paths.RESULTS_DIR / "superseded").glob("[!.]*")):  # not a staging folder
         if not (folder / "metrics.csv").is_file():
             raise ResultsError(f"{folder}: an archive without its metrics.csv; restore it (git "
                                f"checkout) or remove the folder.")
@@ -159,7 +159,7 @@ def superseded_table() -> pd.DataFrame:
 
 
 def write_extra(metrics: pd.DataFrame, registry: dict, book) -> list[Path]:
-    paths = [write("superseded", markdown_table(superseded_table(), empty="No archived runs.\n")),
+    written = [write("superseded", markdown_table(superseded_table(), empty="No archived runs.\n")),
              write("statistics", markdown_table(statistics_table(book),
                                                 empty="No finished comparisons yet.\n")
                    + f"\nIntervals at {100 * LEVEL:.0f} %, in points of test Acc@1.\n")]
@@ -171,6 +171,6 @@ def write_extra(metrics: pd.DataFrame, registry: dict, book) -> list[Path]:
         table, (val_share, test_share) = gap
         text = (markdown_table(table) + f"\nUnseen-class share of the targets: "
                 f"{100 * val_share:.2f} % in validation, {100 * test_share:.2f} % in test.\n")
-    paths.append(write("gap", text))
-    paths.append(write("rank_agreement", rank_agreement(metrics)))
-    return paths
+    written.append(write("gap", text))
+    written.append(write("rank_agreement", rank_agreement(metrics)))
+    return written

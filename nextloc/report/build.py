@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from nextloc.core.paths import PROJECT_ROOT, RESULTS_DIR, all_or_nothing, atomic_write
-from nextloc.experiments.registry import load_registry
+from nextloc.core import paths
+from nextloc.core.paths import all_or_nothing, atomic_write
+from nextloc.experiments.project import Project
 from nextloc.experiments.results import read_metrics, read_search_table
 from nextloc.report import road, tables
 from nextloc.report.appendix import superseded_table, write_extra
@@ -51,7 +52,7 @@ def search_table(name: str, registry: dict) -> pd.DataFrame:
     """One search step in the order its trials ran, with the point it selected marked; a step
     that starts from an earlier one lists that one's choice first, the point to beat."""
     spec = registry["searches"][name]
-    trials = read_search_table(RESULTS_DIR / "search" / f"{name}.csv")
+    trials = read_search_table(paths.RESULTS_DIR / "search" / f"{name}.csv")
     own = set(spec.get("space", {})) | {k for point in spec.get("points", []) for k in point}
     settings = [c for c in trials.columns if c in own]
     if "base_search" in spec:
@@ -125,7 +126,7 @@ def run_overhead_seconds(metrics: pd.DataFrame) -> float:
     """Median seconds a run page took beyond its training (start-up, data, evaluation), from
     the papermill durations of the pages that trained (kept by a re-rendered page)."""
     extra = []
-    for path in (PROJECT_ROOT / "book" / "runs").glob("*/seed_*.ipynb"):
+    for path in (paths.PROJECT_ROOT / "book" / "runs").glob("*/seed_*.ipynb"):
         metadata = json.loads(path.read_text()).get("metadata", {})
         papermill = metadata.get("nextloc", {}).get("training_run") or metadata.get("papermill", {})
         if papermill.get("parameters", {}).get("train") is False or not papermill.get("duration"):
@@ -143,7 +144,7 @@ def timing_table(metrics: pd.DataFrame, registry: dict) -> tuple[pd.DataFrame, f
     overhead."""
     rows = []
     for name in registry.get("searches", {}):
-        path = RESULTS_DIR / "search" / f"{name}.csv"
+        path = paths.RESULTS_DIR / "search" / f"{name}.csv"
         if path.is_file():
             trials = pd.read_csv(path)  # checked by write_report_sources before anything is written
             seeds = trials["seeds"].fillna(1) if "seeds" in trials else pd.Series(1, trials.index)
@@ -177,7 +178,7 @@ def timing_text(metrics: pd.DataFrame, registry: dict) -> str:
 def speed_table() -> pd.DataFrame:
     """``results/benchmarks/training.json`` (``nextloc benchmark speed``) as one row per
     experiment and code: CPU time per batch, epoch and run, and the speed-up of a run."""
-    path = RESULTS_DIR / "benchmarks" / "training.json"
+    path = paths.RESULTS_DIR / "benchmarks" / "training.json"
     if not path.is_file():
         return pd.DataFrame()
     bench = json.loads(path.read_text())
@@ -203,7 +204,7 @@ def speed_table() -> pd.DataFrame:
 
 
 def update_readme(sentence: str) -> Path:
-    path = PROJECT_ROOT / "README.md"
+    path = paths.PROJECT_ROOT / "README.md"
     text = path.read_text()
     start, end = README_MARKERS
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
@@ -213,9 +214,9 @@ def update_readme(sentence: str) -> Path:
     return path
 
 
-def ordered_metrics() -> pd.DataFrame:
+def ordered_metrics(experiments: dict) -> pd.DataFrame:
     metrics = read_metrics()
-    order = {n: i for i, n in enumerate(load_registry()["experiments"])}
+    order = {n: i for i, n in enumerate(experiments)}
     return metrics.assign(order=metrics["experiment"].map(order)).sort_values(["order", "seed"])
 
 
@@ -223,25 +224,25 @@ def write_result_tables(metrics: pd.DataFrame, registry: dict, book) -> list[Pat
     experiments = registry["experiments"]
     note = ("Test metrics in %, mean ± sample standard deviation over the seeds. Generated from "
             "`results/metrics.csv`.\n")
-    paths = [write("full_all", markdown_table(tables.full_table(
+    written = [write("full_all", markdown_table(tables.full_table(
         metrics, list(dict.fromkeys(metrics["experiment"])), experiments)) + "\n" + note)]
     for group, names in registry.get("tables", {}).items():
         marked = tuple((registry.get("headline") or {}).get(k) for k in ("train_only", "refit"))
-        paths.append(write(f"results_{group}", markdown_table(
+        written.append(write(f"results_{group}", markdown_table(
             tables.short_table(metrics, names, experiments, marked)) + "\n" + note
             + tables.KNOWN_NOTE))
-        paths.append(write(f"full_{group}", markdown_table(tables.full_table(
+        written.append(write(f"full_{group}", markdown_table(tables.full_table(
             metrics, names, experiments), empty="No runs yet.\n")))
         if group.endswith("_ablation"):
-            paths.append(write(f"deltas_{group}", markdown_table(
+            written.append(write(f"deltas_{group}", markdown_table(
                 tables.deltas_table(metrics, names, book.ablations[group]),
                 empty="No ablation runs yet.\n")))
-    return paths
+    return written
 
 
 def write_other_tables(metrics: pd.DataFrame, registry: dict, book) -> list[Path]:
     experiments = registry["experiments"]
-    paths = write_claims(book, metrics, registry)
+    written = write_claims(book, metrics, registry)
     for name, table in {
             "published": tables.published_table(metrics, registry),
             "baseline_notes": tables.prior_report_seed_table(metrics, experiments),
@@ -252,36 +253,36 @@ def write_other_tables(metrics: pd.DataFrame, registry: dict, book) -> list[Path
             "seed_comparison": tables.seed_comparison(metrics, experiments),
             "pending": tables.pending_table(read_metrics(dataset=None), experiments),
             "speed": speed_table()}.items():
-        paths.append(write(name, markdown_table(table, empty=EMPTY.get(name, "None.\n"))))
+        written.append(write(name, markdown_table(table, empty=EMPTY.get(name, "None.\n"))))
     for name in registry.get("searches", {}):
-        if (RESULTS_DIR / "search" / f"{name}.csv").is_file():
-            paths.append(write(f"search_{name}", markdown_table(search_table(name, registry))))
-    paths.append(write("timing", timing_text(metrics, registry)))
-    paths.append(write("equivalence_margin", margin_text(metrics, book.margin)))
-    paths += road.write_road(metrics, registry)
+        if (paths.RESULTS_DIR / "search" / f"{name}.csv").is_file():
+            written.append(write(f"search_{name}", markdown_table(search_table(name, registry))))
+    written.append(write("timing", timing_text(metrics, registry)))
+    written.append(write("equivalence_margin", margin_text(metrics, book.margin)))
+    written += road.write_road(metrics, registry)
     sentence = headline_sentence(metrics, registry)
-    paths += [write("headline_sentence", sentence + "\n"), update_readme(sentence)]
-    return paths
+    written += [write("headline_sentence", sentence + "\n"), update_readme(sentence)]
+    return written
 
 
-def write_report_sources() -> list[Path]:
-    """Every generated table and figure, the table of contents and the README headline. Every
-    results table is read (and checked) first, so a damaged line stops the command before it
-    writes anything."""
-    registry = load_registry()
-    metrics = ordered_metrics()
+def write_report_sources(project: Project | None = None) -> list[Path]:
+    """Every generated table and figure, the table of contents and the README headline of
+    ``project`` (default: this one). Every results table is read (and checked) first, so a
+    damaged line stops the command before it writes anything."""
+    registry = (project or Project()).registry
+    metrics = ordered_metrics(registry["experiments"])
     tables.check_headline(metrics, registry)
-    for path in sorted((RESULTS_DIR / "search").glob("*.csv")):
+    for path in sorted((paths.RESULTS_DIR / "search").glob("*.csv")):
         read_search_table(path)
     superseded_table()
     metrics = tables.out_of_sample(metrics, registry["experiments"])
     book = book_verdicts(metrics, registry)
     setup()  # before the first figure (the road's, among the tables): deterministic SVG ids
     with all_or_nothing():  # a failure half-way (a full disk) leaves every page as it was
-        paths = write_result_tables(metrics, registry, book)
-        paths += write_other_tables(metrics, registry, book)
-        paths += write_extra(metrics, registry, book)
-        paths += write_figures(metrics, registry, book) + write_run_figures(metrics, registry)
-        paths += write_points_source(registry)
-        paths.append(write_toc())
-    return paths
+        written = write_result_tables(metrics, registry, book)
+        written += write_other_tables(metrics, registry, book)
+        written += write_extra(metrics, registry, book)
+        written += write_figures(metrics, registry, book) + write_run_figures(metrics, registry)
+        written += write_points_source(registry)
+        written.append(write_toc(registry["experiments"]))
+    return written

@@ -33,14 +33,14 @@ from pathlib import Path
 from pypdf import PdfReader, PdfWriter
 
 from nextloc.core.errors import NextlocError
-from nextloc.core.paths import PROJECT_ROOT
+from nextloc.core import paths
 from nextloc.report.printdoc import (HTML, PRINT_DIR, ROOT_PAGE, Document, Entry, is_run_page,
                               page_order, print_document)
 
 __all__ = ["find_browser", "page_order", "print_document", "write_pdf", "count_pages",
            "blank_pages"]
 
-PDF_DIR = PROJECT_ROOT / "_build" / "pdf"
+PDF_DIR = paths.BUILD / "pdf"
 PDF = PDF_DIR / "nextloc.pdf"
 RUNS_PDF = PDF_DIR / "nextloc-runs.pdf"
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     for path, pages in written:
         blank = blank_pages(path)
         local = [uri for uri in uri_links(path) if not uri.lower().startswith(("http", "mailto"))]
-        print(f"{path.relative_to(PROJECT_ROOT)}: {pages} pages, "
+        print(f"{path.relative_to(paths.PROJECT_ROOT)}: {pages} pages, "
               f"{len(outline_titles(path))} bookmarks"
               + (f"; blank pages: {blank}" if blank else "")
               + (f"; links to local files: {local[:5]}" if local else ""))

@@ -16,9 +16,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-from nextloc.core.paths import PROJECT_ROOT, atomic_write  # noqa: E402
+from nextloc.core import paths  # noqa: E402
+from nextloc.core.paths import atomic_write  # noqa: E402
 
-GENERATED = PROJECT_ROOT / "book" / "generated"
 BUDGET = 500_000
 VERDICT_COLORS = {"supported": "#2a9d8f", "refuted": "#e76f51", "refuted in size": "#f4a261",
                   "equivalent": "#264653", "inconclusive": "#8d99ae"}
@@ -33,7 +33,7 @@ def setup() -> None:
 
 def save(fig, name: str) -> Path:
     try:
-        return atomic_write(GENERATED / f"{name}.svg", lambda tmp: fig.savefig(
+        return atomic_write(paths.GENERATED / f"{name}.svg", lambda tmp: fig.savefig(
             tmp, format="svg", bbox_inches="tight", metadata={"Date": None}))
     finally:
         plt.close(fig)

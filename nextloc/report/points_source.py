@@ -22,7 +22,7 @@ import pandas as pd
 from nextloc.report.analysis import per_sample_frame
 from nextloc.data.split import load_dataset
 from nextloc.core.errors import DataError
-from nextloc.core.paths import RESULTS_DIR
+from nextloc.core import paths
 from nextloc.report.plotting import placeholder, save
 from nextloc.report.tables import markdown_table, write
 
@@ -137,7 +137,7 @@ def test_data():
 
 def saved_seeds(name: str) -> int:
     return sum((run / "test_predictions.csv.gz").is_file()
-               for run in (RESULTS_DIR / "runs" / name).glob("seed_*"))
+               for run in (paths.RESULTS_DIR / "runs" / name).glob("seed_*"))
 
 
 def write_points_source(registry: dict) -> list[Path]:

@@ -18,10 +18,10 @@ from pathlib import Path
 import yaml
 from bs4 import BeautifulSoup
 
-from nextloc.core.paths import PROJECT_ROOT
+from nextloc.core import paths
 
-HTML = PROJECT_ROOT / "_build" / "html"
-PRINT_DIR = PROJECT_ROOT / "_build" / "print"
+HTML = paths.BUILD / "html"
+PRINT_DIR = paths.BUILD / "print"
 ROOT_PAGE = "book/intro.html"
 RUN_PAGE = re.compile(r"^book/runs/[^/]+/(index|seed_\d+)\.html$")
 PUBLIC = re.compile(r"^(https?|mailto):", re.IGNORECASE)
@@ -78,9 +78,9 @@ def rewrite_links(article, page: str, prefix: str, pages: set[str] | None = None
             link["href"] = f"#{page_id(target)}--{fragment}" if fragment else f"#{page_id(target)}"
 
 
-def toc_places(toc_file: Path = PROJECT_ROOT / "_toc.yml") -> dict[str, tuple[str, str]]:
+def toc_places(toc_file: Path | None = None) -> dict[str, tuple[str, str]]:
     """Every page of ``_toc.yml`` (as ``.html``) -> (its part's caption, its chapter's page)."""
-    toc = yaml.safe_load(toc_file.read_text())
+    toc = yaml.safe_load((toc_file or paths.PROJECT_ROOT / "_toc.yml").read_text())
     places = {f"{toc['root']}.html": ("", f"{toc['root']}.html")}
 
     def visit(entries: list[dict], caption: str, chapter: str | None) -> None:
@@ -98,8 +98,8 @@ def toc_places(toc_file: Path = PROJECT_ROOT / "_toc.yml") -> dict[str, tuple[st
 def git_stamp() -> str:
     """``YYYY-MM-DD, commit abc1234`` of the checkout, or today's date outside git."""
     try:
-        done = subprocess.run(["git", "log", "-1", "--format=%cs, commit %h"], cwd=PROJECT_ROOT,
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(["git", "log", "-1", "--format=%cs, commit %h"],
+                              cwd=paths.PROJECT_ROOT, capture_output=True, text=True, timeout=30)
         if done.returncode == 0 and done.stdout.strip():
             return done.stdout.strip()
     except OSError:
@@ -109,7 +109,7 @@ def git_stamp() -> str:
 
 def title_page(subtitle: str) -> str:
     """The first page: the book's title (from _config.yml), what this file holds, the date."""
-    config = yaml.safe_load((PROJECT_ROOT / "_config.yml").read_text())
+    config = yaml.safe_load((paths.PROJECT_ROOT / "_config.yml").read_text())
     title, _, rest = config.get("title", "nextloc").partition(": ")
     return (f'<section class="title-page"><p class="title-main">{title}</p>'
             f'<p class="title-sub">{rest}</p><p class="title-what">{subtitle}</p>'
@@ -228,7 +228,7 @@ def print_document(pages: list[str], html: Path = HTML, out: Path = PRINT_DIR / 
     (``runs=False``) numbers its chapters and groups them under the table of contents' parts;
     the runs supplement groups experiments under the chapters that discuss them."""
     prefix = os.path.relpath(html, out.parent)
-    places = toc_places() if (PROJECT_ROOT / "_toc.yml").is_file() else {}
+    places = toc_places() if (paths.PROJECT_ROOT / "_toc.yml").is_file() else {}
     entries, sections, group, pending = [], [], None, None
     for number, page in enumerate(pages, start=1):
         soup = BeautifulSoup((html / page).read_text(encoding="utf-8"), "html.parser")

@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from nextloc.core.paths import RESULTS_DIR
+from nextloc.core import paths
 from nextloc.report.plotting import placeholder, save
 from nextloc.experiments.results import read_search_table
 from nextloc.report.stats import compare, t_interval
@@ -49,7 +49,7 @@ def search_core_hours(names: list[str]) -> float:
     """Training time of every trial of these searches (seeds × mean seconds), in core-hours."""
     total = 0.0
     for name in names:
-        path = RESULTS_DIR / "search" / f"{name}.csv"
+        path = paths.RESULTS_DIR / "search" / f"{name}.csv"
         if path.is_file():
             trials = read_search_table(path)
             seeds = trials["seeds"].fillna(1) if "seeds" in trials else 1

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from nextloc.core.paths import PROJECT_ROOT, atomic_write
+from nextloc.core import paths
+from nextloc.core.paths import atomic_write
 from nextloc.report.stats import compare
-
-GENERATED = PROJECT_ROOT / "book" / "generated"
 
 NOT_RUN = "not run yet"
 NBSP = "\u00a0"
@@ -25,7 +24,7 @@ FULL_METRICS = {"test_acc1": "Acc@1 %", "test_acc5": "Acc@5 %", "test_acc10": "A
 
 def write(name: str, text: str) -> Path:
     """Write ``book/generated/<name>.md``."""
-    return atomic_write(GENERATED / f"{name}.md", lambda tmp: tmp.write_text(text))
+    return atomic_write(paths.GENERATED / f"{name}.md", lambda tmp: tmp.write_text(text))
 
 
 def mean_std(values: pd.Series, percent: bool = True) -> str:

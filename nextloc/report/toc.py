@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from nextloc.core.paths import PROJECT_ROOT, atomic_write
-from nextloc.experiments.registry import load_registry
+from nextloc.core import paths
+from nextloc.core.paths import atomic_write
 
 SEED_PAGE = re.compile(r"seed_(\d+)$")
 
@@ -27,12 +27,12 @@ def toc_entries(items: list[dict]):
         yield from toc_entries(item.get("sections", []))
 
 
-def unplaced_experiments(toc: dict) -> list[str]:
+def unplaced_experiments(toc: dict, experiments: dict) -> list[str]:
     """Experiments with executed notebooks that no glob of the table of contents matches."""
     globs = [entry["glob"] for part in toc["parts"] for entry in toc_entries(part["chapters"])
              if "glob" in entry]
-    return [name for name in load_registry()["experiments"]
-            if list((PROJECT_ROOT / "book" / "runs" / name).glob("*.ipynb"))
+    return [name for name in experiments
+            if list((paths.PROJECT_ROOT / "book" / "runs" / name).glob("*.ipynb"))
             and not any(fnmatch(f"book/runs/{name}/seed_1", glob) for glob in globs)]
 
 
@@ -45,7 +45,7 @@ def seed_pages(folder: Path) -> list[Path]:
 def run_folders(glob: str) -> list[Path]:
     """The experiment folders with executed run pages that a glob like ``book/runs/x_*/*``
     matches, by name."""
-    return sorted({page.parent for page in PROJECT_ROOT.glob(glob + ".ipynb")
+    return sorted({page.parent for page in paths.PROJECT_ROOT.glob(glob + ".ipynb")
                    if SEED_PAGE.match(page.stem)})
 
 
@@ -55,7 +55,7 @@ def percent(value) -> str:
 
 def is_refit(name: str) -> bool:
     """Whether an experiment's runs were refit on train + validation (from a saved config)."""
-    configs = sorted((PROJECT_ROOT / "results" / "runs" / name).glob("seed_*/config.json"))
+    configs = sorted((paths.PROJECT_ROOT / "results" / "runs" / name).glob("seed_*/config.json"))
     return bool(configs) and bool(json.loads(configs[0].read_text()).get("refit"))
 
 
@@ -97,18 +97,17 @@ def experiment_entries(glob: str, placed: set[str], experiments: dict,
         text = experiment_page(folder, experiments.get(folder.name, {}), metrics)
         if not page.is_file() or page.read_text() != text:
             atomic_write(page, lambda tmp: tmp.write_text(text))
-        base = folder.relative_to(PROJECT_ROOT).as_posix()
+        base = folder.relative_to(paths.PROJECT_ROOT).as_posix()
         entries.append({"file": f"{base}/index", "sections": [
             {"file": f"{base}/{p.stem}"} for p in seed_pages(folder)]})
     return entries
 
 
-def write_toc() -> Path:
+def write_toc(experiments: dict) -> Path:
     """``_toc.yml`` from ``book/toc.yml``, each glob of run folders expanded into its experiments
     (see the module's docstring); runs of experiments that book/toc.yml does not place go to an
-    "Other runs" part."""
-    experiments = load_registry()["experiments"]
-    metrics_csv = PROJECT_ROOT / "results" / "metrics.csv"
+    "Other runs" part. ``experiments``: the registry's."""
+    metrics_csv = paths.PROJECT_ROOT / "results" / "metrics.csv"
     metrics = pd.read_csv(metrics_csv) if metrics_csv.is_file() else pd.DataFrame()
     placed: set[str] = set()
 
@@ -125,15 +124,15 @@ def write_toc() -> Path:
             kept.append(entry)
         return kept
 
-    toc = yaml.safe_load((PROJECT_ROOT / "book" / "toc.yml").read_text())
-    unplaced = unplaced_experiments(toc)
+    toc = yaml.safe_load((paths.PROJECT_ROOT / "book" / "toc.yml").read_text())
+    unplaced = unplaced_experiments(toc, experiments)
     if unplaced:
         toc["parts"].append({"caption": "Other runs", "chapters": [{
             "file": "book/other_runs",
             "sections": [{"glob": f"book/runs/{name}/*"} for name in unplaced]}]})
     for part in toc["parts"]:
         part["chapters"] = keep(part["chapters"])
-    path = PROJECT_ROOT / "_toc.yml"
+    path = paths.PROJECT_ROOT / "_toc.yml"
     header = "# Written by `nextloc tables` from book/toc.yml; edit that file instead.\n"
     text = header + yaml.safe_dump(toc, sort_keys=False, allow_unicode=True)
     return atomic_write(path, lambda tmp: tmp.write_text(text))

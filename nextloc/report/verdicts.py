@@ -47,11 +47,7 @@ def ablation_results(metrics: pd.DataFrame, registry: dict) -> dict[str, list[Ar
     return groups
 
 
-def book_verdicts(metrics: pd.DataFrame, registry: dict | None = None) -> BookVerdicts:
-    if registry is None:
-        from nextloc.experiments.registry import load_registry
-
-        registry = load_registry()
+def book_verdicts(metrics: pd.DataFrame, registry: dict) -> BookVerdicts:
     experiments = registry["experiments"]
     claims = [evaluate_claim(metrics, claim, experiments) for claim in registry.get("claims", [])]
     book = BookVerdicts(claims, ablation_results(metrics, registry), margin_of(registry))

@@ -31,6 +31,7 @@ import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import optuna
 import pandas as pd
@@ -65,9 +66,10 @@ class Plan:
     budget: int         # finished trials (complete or pruned) that complete the search
     seed: int
     pruner: dict | None
+    data: str | None = None  # the report's data folder given with --data; None: the default
 
 
-def make_plan(name: str) -> Plan:
+def make_plan(name: str, data: str | None = None) -> Plan:
     spec = search_spec(name)
     base = {**(best_point(spec["base_search"]) if "base_search" in spec else {}), **spec["base"]}
     values, points = spec.get("space", {}), spec.get("points", [])
@@ -77,7 +79,7 @@ def make_plan(name: str) -> Plan:
     budget = max(len(points), min(spec.get("trials", 0), studies.grid_size(space)))
     pruner = spec.get("pruner", {"percentile": 50, "startup_trials": 5, "warmup_epochs": 5})
     return Plan(name, base, spec.get("seeds", [spec["seed"]]), values, space, points, budget,
-                spec["seed"], pruner)
+                spec["seed"], pruner, data)
 
 
 def make_pruner(plan: Plan) -> optuna.pruners.BasePruner:
@@ -103,13 +105,13 @@ def open_study(plan: Plan, storage: str, sampler_seed: int) -> optuna.Study:
     return study
 
 
-def _train_one_seed(base: dict, point: dict, seed: int, on_epoch) -> dict:
+def _train_one_seed(base: dict, point: dict, seed: int, on_epoch, data: str | None) -> dict:
     from nextloc.data.split import load_dataset
     from nextloc.training.loop import train
 
     settings = {key: fill_placeholders(value, search_placeholders(seed))
                 for key, value in {**base, **point}.items()}
-    result = train(train_config(settings, seed=seed, num_threads=1), load_dataset(),
+    result = train(train_config(settings, seed=seed, num_threads=1), load_dataset(data),
                    progress=False, evaluate_test=False, on_epoch=on_epoch)
     return {"seed": seed, "n_params": result.n_params, "best_epoch": result.best_epoch,
             "val_acc1": result.val["acc1"], "val_mrr": result.val["mrr"],
@@ -174,7 +176,8 @@ def run_trial(trial: optuna.Trial, plan: Plan) -> float:
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     runs = []
     for position, seed in enumerate(plan.seeds):
-        runs.append(_train_one_seed(plan.base, point, seed, epoch_reporter(trial, plan, position)))
+        runs.append(_train_one_seed(plan.base, point, seed, epoch_reporter(trial, plan, position),
+                                    plan.data))
         trial.set_user_attr("runs", runs)
     row = trial_row(point, runs)
     trial.set_user_attr("row", {c: row[c] for c in studies.ROW_COLUMNS})
@@ -188,11 +191,11 @@ def write_table(name: str, study: optuna.Study) -> pd.DataFrame:
     return table
 
 
-def work(name: str, storage: str, sampler_seed: int) -> int:
+def work(name: str, storage: str, sampler_seed: int, data: str | None = None) -> int:
     """One worker: run trials of the shared study until it has all of them; wait for other
     workers' last trials (a dead worker's trial comes back to the queue). Returns the number of
     trials this worker ran."""
-    plan = make_plan(name)
+    plan = make_plan(name, data)
     study, ran = open_study(plan, storage, sampler_seed), 0
     while True:
         trials = study.get_trials(deepcopy=False)
@@ -249,9 +252,12 @@ def sampler_seeds(study: optuna.Study, seed: int, jobs: int, shared: bool) -> li
     return [seed + index + (os.getpid() if joined else 0) for index in range(jobs)]
 
 
-def run_search(name: str, jobs: int = 2, storage: str | None = None) -> pd.DataFrame:
-    """Run (or continue, or join) the search ``name`` with ``jobs`` local worker processes;
-    the trials table, best first."""
+def run_search(name: str, jobs: int = 2, storage: str | None = None,
+               data: Path | None = None) -> pd.DataFrame:
+    """Run (or continue, or join) the search ``name`` with ``jobs`` local worker processes, on
+    the report's data (``data``: its folder given with ``--data``); the trials table, best
+    first."""
+    data = None if data is None else str(data)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ConfigError(f"--jobs must be a positive integer; got {jobs!r}.")
     search_spec(name)  # the registry checked before the default storage's folder is made
@@ -260,10 +266,10 @@ def run_search(name: str, jobs: int = 2, storage: str | None = None) -> pd.DataF
     seeds = sampler_seeds(study, make_plan(name).seed, jobs,
                           shared=storage != studies.default_storage(name))
     if jobs == 1:
-        ran = work(name, storage, seeds[0])
+        ran = work(name, storage, seeds[0], data)
     else:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            ran = sum(pool.map(work, [name] * jobs, [storage] * jobs, seeds))
+            ran = sum(pool.map(work, [name] * jobs, [storage] * jobs, seeds, [data] * jobs))
     if ran or not search_table_path(name).is_file():
         return write_table(name, study).sort_values("val_acc1", ascending=False)
     return read_search_table(search_table_path(name)).sort_values("val_acc1", ascending=False)
