@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -197,3 +198,37 @@ def run_cli(root: Path, *argv: str, env: dict | None = None,
     return subprocess.run([sys.executable, "-m", "nextloc", *argv], cwd=root,
                           env={**os.environ, "PYTHONPATH": str(root), **(env or {})},
                           capture_output=True, text=True, timeout=timeout)
+
+
+# --- shared checks -----------------------------------------------------------------------------
+
+def check_clean_failure(code: int, out: str, err: str, expected: str) -> None:
+    assert code == 2, (code, out, err)
+    assert "Traceback" not in err and "Traceback" not in out
+    lines = [line for line in err.replace("\r", "\n").splitlines()
+             if line.startswith(("nextloc", "usage"))]
+    assert len(lines) in (1, 2), err  # argparse adds a usage line
+    message = err[err.index(lines[-1]):]
+    assert len(message) < 600, message
+    assert re.search(expected, message), message
+
+
+def fake_notebook(project, monkeypatch, fails: bool = False) -> list[bool]:
+    """Notebook execution replaced by one that writes the notebook (or fails), recording whether
+    a stamp existed while it ran."""
+    import nextloc.experiments.runner
+    from nextloc.core.errors import RunError
+    from nextloc.experiments.runner import stamp_path
+
+    stamp_seen = []
+
+    def execute(template, output, title, parameters, jobs=None):
+        stamp_seen.append(stamp_path(parameters["experiment"], parameters["seed"],
+                                     parameters["quick"]).exists())
+        if fails:
+            raise RunError("x/seed_1 failed: ValueError: boom")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text("{}")
+
+    monkeypatch.setattr(nextloc.experiments.runner, "execute", execute)
+    return stamp_seen

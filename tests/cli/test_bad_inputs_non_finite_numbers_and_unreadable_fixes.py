@@ -11,7 +11,7 @@ import pytest
 
 from conftest import make_staypoints
 from project_tools import GOOD_ROW, full_project, rebase_paths, snapshot
-from test_bad_inputs import check_clean_failure
+from project_tools import check_clean_failure
 
 from nextloc.cli import main
 
@@ -60,7 +60,7 @@ def test_archive_refuses_a_non_finite_metric_before_moving_anything(committed, c
 # --- GPS fixes whose time cannot be read --------------------------------------------------------
 
 def write_track(raw, lines: list[str]) -> None:
-    from test_preprocess import HEADER
+    from synthetic_tracks import HEADER
 
     path = raw / "000" / "Trajectory" / "20081006000000.plt"
     path.parent.mkdir(parents=True)
@@ -86,7 +86,7 @@ def test_gps_fixes_with_unreadable_times_are_dropped_and_counted(tmp_path):
 
 
 def test_preprocess_counts_the_unreadable_fixes_in_preprocess_json(tmp_path, capsys):
-    from test_preprocess import DAYS, HOMES, write_user
+    from synthetic_tracks import DAYS, HOMES, write_user
 
     raw = tmp_path / "raw"
     for user in HOMES:
@@ -116,14 +116,14 @@ def test_preprocess_of_fixes_all_without_a_time_is_one_clear_error(tmp_path, cap
 def test_tracks_that_never_move_are_one_clear_error(tmp_path, capsys, monkeypatch):
     """Every fix at (0, 0) (a GPS that never got a fix), so every fix lies in a staypoint:
     trackintel's generate_triplegs raised IndexError."""
-    import test_preprocess
+    import synthetic_tracks
 
-    monkeypatch.setattr(test_preprocess, "HOMES", {1: (0.0, 0.0), 2: (0.0, 0.0)})
-    monkeypatch.setattr(test_preprocess, "WORK", (0.0, 0.0))
-    for user in test_preprocess.HOMES:
-        test_preprocess.write_user(tmp_path / "raw", user)
+    monkeypatch.setattr(synthetic_tracks, "HOMES", {1: (0.0, 0.0), 2: (0.0, 0.0)})
+    monkeypatch.setattr(synthetic_tracks, "WORK", (0.0, 0.0))
+    for user in synthetic_tracks.HOMES:
+        synthetic_tracks.write_user(tmp_path / "raw", user)
     code, out, err = cli(capsys, "preprocess", str(tmp_path / "raw"), "--out",
-                         str(tmp_path / "out"), "--min-days", str(test_preprocess.DAYS - 2),
+                         str(tmp_path / "out"), "--min-days", str(synthetic_tracks.DAYS - 2),
                          "--quality-window", "0", "--previous-day", "1", "--quiet")
     check_clean_failure(code, out, err, "no stay falls in the training period")
     assert not (tmp_path / "out").exists()

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from project_tools import ForkedCli, GOOD_ROW, REGISTRY, full_project, registry_file, snapshot
-from test_bad_inputs import check_clean_failure
+from project_tools import check_clean_failure
 
 from nextloc.cli import main
 
@@ -125,7 +125,7 @@ def test_a_stamp_covers_the_dataset_and_the_notebook(project, monkeypatch, tmp_p
     import shutil
 
     from project_tools import populate
-    from test_resume import fake_notebook
+    from project_tools import fake_notebook
 
     from nextloc.experiments.runner import is_up_to_date, run_one, stamp_path
 
@@ -311,7 +311,7 @@ def test_a_locations_file_covering_few_places_is_noted(forked_cli, tmp_path):
 
 # --- 4. options checked before anything is built ----------------------------------------------
 
-from test_bad_inputs import data_env  # noqa: E402,F401 (a fixture: the tiny dataset)
+from test_bad_inputs_end_in_one_line import data_env  # noqa: E402,F401 (a fixture: the tiny dataset)
 
 
 def with_registry(experiments=None, searches=None):
@@ -436,7 +436,7 @@ def test_thread_counts_are_capped_near_the_cpu_count():
 
 
 def write_plt(raw, latitudes):
-    from test_preprocess import HEADER
+    from synthetic_tracks import HEADER
 
     lines = [f"{lat},116.3,0,150,0,2008-10-06,08:{minute:02d}:00"
              for minute, lat in enumerate(latitudes)]

@@ -16,8 +16,8 @@ import time
 import psutil
 import pytest
 
-from project_tools import (GOOD_ROW, copy_package, make_project, populate, rebase_paths,
-                           run_cli)
+from project_tools import (GOOD_ROW, copy_package, fake_notebook, make_project, populate,
+                           rebase_paths, run_cli)
 
 import nextloc.experiments.run
 import nextloc.experiments.runner
@@ -29,23 +29,6 @@ X = {"model": "persistent", "seeds": [1]}
 
 
 # --- the stamp comes last --------------------------------------------------------------------
-
-def fake_notebook(project, monkeypatch, fails: bool = False) -> list[bool]:
-    """Notebook execution replaced by one that writes the notebook (or fails), recording whether
-    a stamp existed while it ran."""
-    stamp_seen = []
-
-    def execute(template, output, title, parameters, jobs=None):
-        stamp_seen.append(stamp_path(parameters["experiment"], parameters["seed"],
-                                     parameters["quick"]).exists())
-        if fails:
-            raise RunError("x/seed_1 failed: ValueError: boom")
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text("{}")
-
-    monkeypatch.setattr(nextloc.experiments.runner, "execute", execute)
-    return stamp_seen
-
 
 def test_the_stamp_is_removed_first_and_written_after_the_notebook(project, monkeypatch):
     populate(project)

@@ -19,7 +19,7 @@ from nextloc.core.errors import ConfigError, DataError
 from nextloc.data.presplit import SUFFIXES, split_files
 from nextloc.experiments.registry import load_registry
 from nextloc.experiments.results import METRICS_COLUMNS, read_metrics, record_metrics
-from test_data import assert_data_equal
+from test_split_and_samples import assert_data_equal
 
 SHARED = nextloc.core.paths.PROJECT_ROOT.parent / "shared" / "data"
 FSQ = SHARED / "fsq_nyc"

@@ -16,7 +16,7 @@ import nextloc.core.paths
 import nextloc.search.run
 from nextloc.search import study as studies
 from nextloc.cli import main
-from test_bad_inputs import check_clean_failure
+from project_tools import check_clean_failure
 from test_search_workers import (FORK, POINTS, finished_keys,
                                  kill_a_worker_mid_search,
                                  run_search, search, trained)  # noqa: F401 - a fixture

@@ -12,7 +12,7 @@ from nextloc.models.checkpoint import load_checkpoint, save_checkpoint
 from nextloc.models.losses import average_probabilities, kl_divergence, smoothed_nll
 from nextloc.training.loop import train
 from nextloc.training.settings import TrainConfig
-from test_models import mixed_length_batch
+from test_every_registered_model import mixed_length_batch
 
 SMALL = {"dim": 16, "feedforward": 32, "dropout": 0.0}
 

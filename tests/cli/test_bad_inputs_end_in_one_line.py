@@ -223,17 +223,6 @@ READ_ONLY_CASES = [
 assert len(CASES) + len(READ_ONLY_CASES) >= 40
 
 
-def check_clean_failure(code: int, out: str, err: str, expected: str) -> None:
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err and "Traceback" not in out
-    lines = [line for line in err.replace("\r", "\n").splitlines()
-             if line.startswith(("nextloc", "usage"))]
-    assert len(lines) in (1, 2), err  # argparse adds a usage line
-    message = err[err.index(lines[-1]):]
-    assert len(message) < 600, message
-    assert re.search(expected, message), message
-
-
 @pytest.mark.parametrize("case_id, argv, change, expected", CASES, ids=[c[0] for c in CASES])
 def test_bad_input_on_the_command_line(forked_cli, data_env, tmp_path, case_id, argv, change,
                                        expected):

@@ -14,7 +14,7 @@ from nextloc.data.split import build_dataset, default_data_dir, load_dataset
 from nextloc.data.datasets import GENERIC_FILES, MESSAGE_CHARS, dataset_files
 from nextloc.data.locations import load_locations
 from nextloc.core.errors import DataError
-from test_data import assert_data_equal
+from test_split_and_samples import assert_data_equal
 
 
 def generic_folder(tmp_path, staypoints, valid_ids=None, name="mine"):

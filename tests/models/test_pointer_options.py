@@ -8,7 +8,7 @@ from nextloc.core.errors import ConfigError
 from nextloc.models.base import build_model
 from nextloc.models.losses import smoothed_nll
 from nextloc.models.pointer import PointerModel
-from test_models import mixed_length_batch
+from test_every_registered_model import mixed_length_batch
 
 
 def test_time_apart_buckets_are_half_hours_on_the_days_circle_and_the_kind_of_day():

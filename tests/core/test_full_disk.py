@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from project_tools import full_project, rebase_paths, snapshot
-from test_bad_inputs import check_clean_failure
+from project_tools import check_clean_failure
 
 from nextloc.cli import main
 
