@@ -8,11 +8,13 @@ import pandas as pd
 from nextloc.report.tables import mean_std
 
 
-def closure(name: str, experiments: dict) -> list[str]:
-    """``name`` and every experiment of ``experiments`` whose runs it reads, directly or through
-    others (teachers, their members, the experiments refits take their epochs from)."""
+def closure(name: str) -> list[str]:
+    """``name`` and every experiment whose runs it reads, directly or through others (teachers,
+    their members, the experiments refits take their epochs from)."""
+    from nextloc.experiments.registry import load_registry
     from nextloc.experiments.runner import dependencies
 
+    experiments = load_registry()["experiments"]
     seen, todo = [], [name]
     while todo:
         current = todo.pop()
@@ -23,11 +25,10 @@ def closure(name: str, experiments: dict) -> list[str]:
     return seen
 
 
-def chain_compute(metrics: pd.DataFrame, name: str,
-                  experiments: dict) -> tuple[int, float, list[str]] | None:
+def chain_compute(metrics: pd.DataFrame, name: str) -> tuple[int, float, list[str]] | None:
     """(trained runs, core-hours of training, experiments) behind all runs of ``name``; None
     while one of them has no runs."""
-    names = closure(name, experiments)
+    names = closure(name)
     runs = metrics[metrics["experiment"].isin(names) & (metrics["train_seconds"] > 0)]
     if any(not (metrics["experiment"] == n).any() for n in names):
         return None
@@ -42,7 +43,7 @@ def compute_text(metrics: pd.DataFrame, registry: dict) -> str:
     for key, protocol in (("train_only", "A"), ("refit", "B")):
         if key not in headline:
             continue
-        found = chain_compute(metrics, headline[key], registry["experiments"])
+        found = chain_compute(metrics, headline[key])
         seeds = int((metrics["experiment"] == headline[key]).sum())
         if found is None or seeds == 0:
             parts.append(f"protocol {protocol}: runs pending")
@@ -52,7 +53,7 @@ def compute_text(metrics: pd.DataFrame, registry: dict) -> str:
                      f"and their members included, {hours:.1f} core-hours of training")
     plain = registry.get("headline", {}).get("without_teacher")
     if plain:
-        found = chain_compute(metrics, plain, registry["experiments"])
+        found = chain_compute(metrics, plain)
         if found:
             runs, hours, _ = found
             parts.append(f"the best model without a teacher, `{plain}`: {runs} runs, "

@@ -214,10 +214,7 @@ def test_headline_sentence_names_both_protocols():
     metrics = pd.concat([runs("pointer_pair", 388_552, [0.56, 0.57]),
                          runs("pointer_pair_refit", 388_552, [0.58, 0.59]),
                          runs("baseline", 480_059, [0.35, 0.37])], ignore_index=True)
-    from nextloc.experiments.registry import load_registry
-
-    registry = {"headline": {"train_only": "pointer_pair", "refit": "pointer_pair_refit"},
-                "experiments": load_registry()["experiments"]}  # the chains behind the compute
+    registry = {"headline": {"train_only": "pointer_pair", "refit": "pointer_pair_refit"}}
     sentence = headline_sentence(metrics, registry)
     assert "`pointer_pair` (388,552 parameters)" in sentence
     assert "56.50\u00a0±\u00a00.71 %" in sentence and "58.50\u00a0±\u00a00.71 %" in sentence
