@@ -8,14 +8,13 @@ call the library on a temporary project and expect the named exception.
 from __future__ import annotations
 
 import math
-import re
 
 import pandas as pd
 import pytest
 import yaml
 
-from project_tools import (GOOD_ROW, REGISTRY, ROW_TEXT, SEARCH_CSV, X, ForkedCli, full_project,
-                           populate, registry_file, snapshot)
+from project_tools import (GOOD_ROW, REGISTRY, ROW_TEXT, SEARCH_CSV, X, ForkedCli,
+                           check_clean_failure, full_project, populate, registry_file, snapshot)
 
 from nextloc.core.config_file import parse_yaml
 from nextloc.data.split import STAYPOINTS_FILE, VALID_IDS_FILE

@@ -4,8 +4,6 @@ on the shipped raw Geolife sample (11 users, about two weeks) with relaxed thres
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
