@@ -5,8 +5,12 @@ key, a name defined in two files refused with both files named; lists (the road,
 claims) joined in file order. The order of the files is the order of the experiments in every
 generated table, hence the numbers in their names.
 
-Two shorthands are resolved here, so that nothing after the loader sees them:
+Three shorthands are resolved here, so that nothing after the loader sees them:
 
+- ``refit_of: X`` makes an experiment the protocol-B twin of experiment X: X's settings and
+  seeds, refit on train + validation (``refit: true``) for the median best epoch of X's runs
+  (``epochs_from: X``); the twin writes only its description and what differs (a teacher of
+  its own protocol);
 - ``seed_sets:`` names lists of seeds once; ``seeds: five`` in an experiment, an ablation or a
   search stands for the set of that name;
 - ``{runs_of: X}`` as the value of a setting (a teacher's or an ensemble's members) stands for
@@ -35,6 +39,7 @@ def read_registry_files(folder: Path) -> dict:
                 merged.setdefault(section, []).extend(value)
             elif value is not None:
                 merge_mapping(merged.setdefault(section, {}), value, section, path, origin)
+    resolve_refit_twins(merged)
     resolve_seed_sets(merged)
     resolve_runs_of(merged)
     return merged
@@ -47,6 +52,31 @@ def merge_mapping(into: dict, value: dict, section: str, path: Path, origin: dic
                               f"{origin[section, name]} and in {path.name}.")
         into[name] = entry
         origin[section, name] = path.name
+
+
+# What a twin does not take from its protocol-A experiment: that experiment's own identity.
+NOT_TWINNED = ("seeds", "description", "prior_report_acc1", "prior_report_by_seed")
+
+
+def resolve_refit_twins(registry: dict) -> None:
+    """Replace every experiment ``{refit_of: X, ...}`` by X's settings refit, in its place."""
+    experiments = registry.get("experiments") or {}
+    twins = {name: spec["refit_of"] for name, spec in experiments.items()
+             if isinstance(spec, dict) and "refit_of" in spec}
+    for name, of in twins.items():
+        spec = experiments[name]
+        own = {k: v for k, v in spec.items() if k != "refit_of"}
+        base = experiments.get(of) if isinstance(of, str) and of not in twins else None
+        if not isinstance(base, dict):
+            raise ConfigError(f"experiment '{shorten(str(name), 60)}': refit_of "
+                              f"'{shorten(str(spec['refit_of']), 60)}' is not an experiment of "
+                              "the registry written out in full.")
+        experiments[name] = {**{k: v for k, v in base.items() if k not in NOT_TWINNED},
+                             **{k: v for k, v in own.items() if k not in NOT_TWINNED},
+                             "refit": True, "epochs_from": of,
+                             "seeds": own.get("seeds", base.get("seeds")),
+                             **({"description": own["description"]} if "description" in own
+                                else {})}
 
 
 def resolve_seed_sets(registry: dict) -> None:
