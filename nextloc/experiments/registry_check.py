@@ -12,7 +12,7 @@ from nextloc.training.settings import MAX_SEED, TrainConfig, check_setting
 SECTIONS = {"experiments": dict, "ablations": dict, "searches": dict, "analyses": dict,
             "tables": dict, "sweeps": dict, "targets": list, "published": list,
             "claims": list, "headline": dict, "statistics": dict, "road": list,
-            "seed_sets": dict}
+            "seed_sets": dict, "book": dict}
 # Keys of an experiment that describe or resolve it rather than set a training option.
 METADATA_KEYS = frozenset({"seeds", "search", "epochs_from", "notebook", "description",
                            "prior_report_acc1", "prior_report_by_seed", "dataset"})
@@ -196,3 +196,7 @@ def check_registry(registry, source: str = "experiments/") -> None:
         if not is_plain_name(name) or not isinstance(spec, dict) or "title" not in spec:
             raise ConfigError(f"{source}: analysis '{shorten(name, 60)}' must be a plain name "
                               f"with a mapping that has a 'title'.")
+    for chapter, pages in (registry.get("book") or {}).items():
+        if not isinstance(pages, list) or not all(isinstance(p, str) and p for p in pages):
+            raise ConfigError(f"{source}: book: '{shorten(str(chapter), 60)}' must list the "
+                              f"analyses and experiments (or globs of their names) it holds.")

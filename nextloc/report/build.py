@@ -1,8 +1,8 @@
 """``nextloc tables``: every generated file of the book, from ``results/`` and the registry.
 
 Tables (MyST markdown) and figures (SVG) go to ``book/generated/``, where the chapters include
-them; ``_toc.yml`` is written from ``book/toc.yml``, and the README's headline sentence is
-replaced between its markers. Nothing in these files is typed by hand.
+them; ``_toc.yml`` is written from ``book/toc.yml`` and the registry's ``book:`` sections, and the
+README's headline sentence is replaced between its markers. Nothing in these files is typed by hand.
 """
 from __future__ import annotations
 
@@ -284,5 +284,5 @@ def write_report_sources(project: Project | None = None) -> list[Path]:
         written += write_extra(metrics, registry, book)
         written += write_figures(metrics, registry, book) + write_run_figures(metrics, registry)
         written += write_points_source(registry)
-        written.append(write_toc(registry["experiments"]))
+        written.append(write_toc(registry))
     return written

@@ -1,7 +1,10 @@
-"""The book's table of contents: ``_toc.yml`` written from ``book/toc.yml``, keeping only run
-folders that hold executed notebooks, and placing runs that no chapter lists under "Other runs".
+"""The book's table of contents: ``_toc.yml`` written from ``book/toc.yml`` (parts and chapters)
+and the registry's ``book:`` sections (the analyses and runs each chapter holds, listed in the
+registry file of that chapter), keeping only run folders that hold executed notebooks, and
+placing runs that no chapter lists under "Other runs".
 
-Every glob of run folders in ``book/toc.yml`` (``book/runs/baseline_d*_l*/*``) is expanded into
+Every glob of run folders (``baseline_d*_l*`` in the registry: ``book/runs/baseline_d*_l*/*``) is
+expanded into
 one entry per experiment: a short page of its own, ``book/runs/NAME/index.md`` (written here: the
 experiment's description and a line per seed), with the experiment's run pages under it, seeds in
 numeric order (7, 42, 123, 2024, 31337; a glob would sort them as text)."""
@@ -103,10 +106,26 @@ def experiment_entries(glob: str, placed: set[str], experiments: dict,
     return entries
 
 
-def write_toc(experiments: dict) -> Path:
-    """``_toc.yml`` from ``book/toc.yml``, each glob of run folders expanded into its experiments
-    (see the module's docstring); runs of experiments that book/toc.yml does not place go to an
-    "Other runs" part. ``experiments``: the registry's."""
+def book_toc(registry: dict) -> dict:
+    """``book/toc.yml`` with the sections the registry's ``book:`` gives each chapter: an
+    analysis's page, or a glob of run folders."""
+    toc = yaml.safe_load((paths.PROJECT_ROOT / "book" / "toc.yml").read_text())
+    sections, analyses = registry.get("book") or {}, registry.get("analyses") or {}
+    for part in toc["parts"]:
+        for chapter in part["chapters"]:
+            listed = [{"file": f"book/runs/{name}"} if name in analyses
+                      else {"glob": f"book/runs/{name}/*"}
+                      for name in sections.get(chapter["file"], [])]
+            if listed:
+                chapter["sections"] = chapter.get("sections", []) + listed
+    return toc
+
+
+def write_toc(registry: dict) -> Path:
+    """``_toc.yml`` from :func:`book_toc`, each glob of run folders expanded into its
+    experiments (see the module's docstring); runs of experiments that no chapter places go to
+    an "Other runs" part."""
+    experiments = registry["experiments"]
     metrics_csv = paths.PROJECT_ROOT / "results" / "metrics.csv"
     metrics = pd.read_csv(metrics_csv) if metrics_csv.is_file() else pd.DataFrame()
     placed: set[str] = set()
@@ -124,7 +143,7 @@ def write_toc(experiments: dict) -> Path:
             kept.append(entry)
         return kept
 
-    toc = yaml.safe_load((paths.PROJECT_ROOT / "book" / "toc.yml").read_text())
+    toc = book_toc(registry)
     unplaced = unplaced_experiments(toc, experiments)
     if unplaced:
         toc["parts"].append({"caption": "Other runs", "chapters": [{
@@ -133,6 +152,7 @@ def write_toc(experiments: dict) -> Path:
     for part in toc["parts"]:
         part["chapters"] = keep(part["chapters"])
     path = paths.PROJECT_ROOT / "_toc.yml"
-    header = "# Written by `nextloc tables` from book/toc.yml; edit that file instead.\n"
+    header = ("# Written by `nextloc tables` from book/toc.yml and the registry's book: sections;"
+              " edit those instead.\n")
     text = header + yaml.safe_dump(toc, sort_keys=False, allow_unicode=True)
     return atomic_write(path, lambda tmp: tmp.write_text(text))

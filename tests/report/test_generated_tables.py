@@ -262,8 +262,8 @@ def test_toc_keeps_only_run_folders_that_hold_notebooks(tmp_path, monkeypatch):
                                             {"glob": "book/runs/missing/*"}]},
             {"file": "book/b", "sections": [{"glob": "book/runs/missing/*"}]}]}]}))
 
-    chapters = yaml.safe_load(nextloc.report.toc.write_toc({"done": {}}).read_text())["parts"][0][
-        "chapters"]
+    toc = nextloc.report.toc.write_toc({"experiments": {"done": {}}})
+    chapters = yaml.safe_load(toc.read_text())["parts"][0]["chapters"]
 
     assert chapters == [{"file": "book/a", "sections": [
                             {"file": "book/runs/done/index",
@@ -285,7 +285,7 @@ def test_toc_groups_runs_by_experiment_with_seeds_in_numeric_order(tmp_path, mon
                                             {"glob": "book/runs/a_x/*"}]}]}]}))
 
     experiments = {"b_x": {"description": "the second"}, "a_x": {"description": "the first"}}
-    toc = yaml.safe_load(nextloc.report.toc.write_toc(experiments).read_text())
+    toc = yaml.safe_load(nextloc.report.toc.write_toc({"experiments": experiments}).read_text())
     chapter = toc["parts"][0]["chapters"][0]
 
     assert [entry["file"] for entry in chapter["sections"]] == [
@@ -297,18 +297,31 @@ def test_toc_groups_runs_by_experiment_with_seeds_in_numeric_order(tmp_path, mon
     assert page.index("`7 <seed_7>`") < page.index("`42 <seed_42>`") < page.index("`123 <")
 
 
-def test_every_analysis_and_every_run_has_a_place_in_the_table_of_contents():
-    from nextloc.core.paths import PROJECT_ROOT
-    from nextloc.experiments.registry import load_registry
-    from nextloc.report.toc import toc_entries, unplaced_experiments
+def test_the_registry_places_analyses_and_runs_under_their_chapter(tmp_path, monkeypatch):
+    from nextloc.report.toc import book_toc
 
-    toc = yaml.safe_load((PROJECT_ROOT / "book" / "toc.yml").read_text())
+    monkeypatch.setattr(nextloc.core.paths, "PROJECT_ROOT", tmp_path)
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "toc.yml").write_text(yaml.safe_dump({"format": "jb-book", "root": "x",
+        "parts": [{"caption": "A", "chapters": [{"file": "book/a"}, {"file": "book/b"}]}]}))
+    toc = book_toc({"analyses": {"look": {"title": "t"}}, "book": {"book/a": ["look", "x_*"]}})
+    assert toc["parts"][0]["chapters"] == [
+        {"file": "book/a", "sections": [{"file": "book/runs/look"}, {"glob": "book/runs/x_*/*"}]},
+        {"file": "book/b"}]
+
+
+def test_every_analysis_and_every_run_has_a_place_in_the_table_of_contents():
+    from nextloc.experiments.registry import load_registry
+    from nextloc.report.toc import book_toc, toc_entries, unplaced_experiments
+
+    registry = load_registry()
+    toc = book_toc(registry)
     files = {entry["file"] for part in toc["parts"] for entry in toc_entries(part["chapters"])
              if "file" in entry}
-    missing = [name for name in load_registry().get("analyses", {})
+    missing = [name for name in registry.get("analyses", {})
                if f"book/runs/{name}" not in files]
-    assert missing == [], f"add these analyses to book/toc.yml: {missing}"
-    unplaced = unplaced_experiments(toc, load_registry()["experiments"])
+    assert missing == [], f"add these analyses to the book: section of their chapter: {missing}"
+    unplaced = unplaced_experiments(toc, registry["experiments"])
     assert unplaced == [], "these runs would land in 'Other runs'"
 
 
@@ -322,8 +335,9 @@ def test_runs_missing_from_the_toc_go_to_an_other_runs_part(tmp_path, monkeypatc
         (tmp_path / "book" / "runs" / name).mkdir(parents=True)
         (tmp_path / "book" / "runs" / name / "seed_1.ipynb").write_text("{}")
 
-    toc = yaml.safe_load(nextloc.report.toc.write_toc({
-        "placed": {"seeds": [1]}, "new_model": {"seeds": [1]}, "not_run": {"seeds": [1]}}).read_text())
+    written = nextloc.report.toc.write_toc({"experiments": {
+        "placed": {"seeds": [1]}, "new_model": {"seeds": [1]}, "not_run": {"seeds": [1]}}})
+    toc = yaml.safe_load(written.read_text())
 
     assert toc["parts"][-1] == {"caption": "Other runs", "chapters": [
         {"file": "book/other_runs", "sections": [{"file": "book/runs/new_model/index",
@@ -336,12 +350,13 @@ def test_every_claim_names_experiments_the_book_can_place():
     from fnmatch import fnmatch
 
     from nextloc.report.claims import parse_arm
-    from nextloc.core.paths import PROJECT_ROOT
     from nextloc.experiments.registry import load_registry
+    from nextloc.report.toc import book_toc, toc_entries
 
-    toc = (PROJECT_ROOT / "book" / "toc.yml").read_text()
-    globs = [line.split("glob:")[1].strip() for line in toc.splitlines() if "glob:" in line]
-    for claim in load_registry()["claims"]:
+    registry = load_registry()
+    globs = [entry["glob"] for part in book_toc(registry)["parts"]
+             for entry in toc_entries(part["chapters"]) if "glob" in entry]
+    for claim in registry["claims"]:
         for entry in claim["arms"]:
             arm = parse_arm(entry, claim.get("expect", "higher"))
             for name in arm.experiments():
