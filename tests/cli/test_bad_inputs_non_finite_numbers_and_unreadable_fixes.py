@@ -85,6 +85,7 @@ def test_gps_fixes_with_unreadable_times_are_dropped_and_counted(tmp_path):
     assert list(fixes.index) == list(range(7))
 
 
+@pytest.mark.slow
 def test_preprocess_counts_the_unreadable_fixes_in_preprocess_json(tmp_path, capsys):
     from synthetic_tracks import DAYS, HOMES, write_user
 

@@ -15,6 +15,7 @@ from nextloc.cli import main
 from nextloc.data.split import STAYPOINTS_FILE, default_data_dir
 
 
+@pytest.mark.slow
 def test_data_summary_json_on_the_real_data(tmp_path, monkeypatch, capsys):
     if not default_data_dir().is_dir():
         pytest.skip(f"real Geolife data not found at {default_data_dir()}; set NEXTLOC_DATA to "
@@ -128,6 +129,7 @@ def test_search_without_names_runs_every_search_in_registry_order(tmp_path, monk
     assert ran == ["b", "a", "c"]
 
 
+@pytest.mark.slow
 def test_a_reader_that_goes_away_ends_the_command_quietly():
     """`nextloc data summary --json | head -c 10`: no traceback, no error line, exit 0."""
     import subprocess

@@ -137,6 +137,7 @@ def test_train_with_unknown_model(tiny_data):
 
 # --- diverging training (issue 9, defect 1) --------------------------------------------------
 
+@pytest.mark.slow
 def test_a_diverging_run_stops_with_a_training_error_not_a_perfect_score(tiny_data):
     # Before issue 9, lr=inf trained to NaN weights, and NaN scores counted as rank 1: validation
     # Acc@1 1.0, kept by early stopping. lr=inf is now refused up front; a finite lr that still

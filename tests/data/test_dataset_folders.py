@@ -74,6 +74,7 @@ def test_header_only_file_says_no_rows(write_csvs, tiny_frames):
         load_dataset(folder)
 
 
+@pytest.mark.slow
 def test_a_50_mb_bad_value_gives_a_short_message(write_csvs, tiny_frames):
     staypoints, valid_ids = tiny_frames
     staypoints["start_min"] = staypoints["start_min"].astype(object)
@@ -83,6 +84,7 @@ def test_a_50_mb_bad_value_gives_a_short_message(write_csvs, tiny_frames):
     assert len(str(error.value)) <= MESSAGE_CHARS
 
 
+@pytest.mark.slow
 def test_a_50_mb_column_name_gives_a_short_message(write_csvs, tiny_frames):
     staypoints, valid_ids = tiny_frames
     staypoints = staypoints.rename(columns={"weekday": "w" * 50_000_000})

@@ -92,6 +92,7 @@ def test_ids_repeated_across_split_files_are_refused(tmp_path):
         load_dataset(folder, use_cache=False)
 
 
+@pytest.mark.slow
 @needs_fsq
 def test_foursquare_counts_and_the_published_test_set():
     from nextloc.report.second_city import PUBLISHED_TEST_SAMPLES, RULES, sample_counts
@@ -173,6 +174,7 @@ def test_run_refuses_an_absent_dataset_before_any_kernel(project, monkeypatch, c
     assert "dataset 'nowhere' not found" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 @needs_fsq
 def test_a_quick_run_on_foursquare(project, monkeypatch):
     registry_file(project).write_text(yaml.safe_dump({"experiments": {

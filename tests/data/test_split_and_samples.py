@@ -43,6 +43,7 @@ def real_data():
     return load_dataset(data_dir, use_cache=False)
 
 
+@pytest.mark.slow
 def test_real_data_has_the_published_sizes(real_data):
     # Sample counts and classes of the standard split (Hong et al. 2023, previous_day=7).
     assert {name: len(real_data.splits[name]) for name in SPLITS} == {
@@ -51,12 +52,14 @@ def test_real_data_has_the_published_sizes(real_data):
     assert real_data.num_users == 45
 
 
+@pytest.mark.slow
 def test_real_train_targets_are_never_unseen_or_padding(real_data):
     assert not np.isin(real_data.splits["train"].target, [PAD, UNSEEN]).any()
     # The unseen class is real in the later splits, so the check above is not vacuous.
     assert (real_data.splits["test"].target == UNSEEN).any()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", SPLITS)
 def test_real_histories_are_long_enough_and_within_the_window(real_data, name):
     split = real_data.splits[name]

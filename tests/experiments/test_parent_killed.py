@@ -21,6 +21,7 @@ def notebook_jobs(pid: int) -> list[psutil.Process]:
             if "nextloc.experiments.notebook_job" in " ".join(p.cmdline())]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("moment", ["job starting", "kernel running"])
 def test_kill_9_of_nextloc_run_ends_its_notebook_job_and_kernel(real_project,  # noqa: F811
                                                                 moment):

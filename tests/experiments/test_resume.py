@@ -123,6 +123,7 @@ def real_project(tmp_path, tiny_data_dir):
     return root, env
 
 
+@pytest.mark.slow
 def test_a_quick_run_and_a_failing_run_for_real(real_project, monkeypatch):
     root, env = real_project
     failed = run_cli(root, "run", "x", "pair", "--quick", env=env)  # x runs, then pair fails
@@ -149,6 +150,7 @@ def kernels_of(root) -> list[psutil.Process]:
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_an_interrupted_run_keeps_no_stamp_and_is_rerun(real_project, monkeypatch, signum):
     root, env = real_project

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import matplotlib
 import pandas as pd
+import pytest
 
 from nextloc.experiments.runpage import cost_line, describe, metrics_table, plot_history, settings
 
@@ -131,6 +132,7 @@ def test_an_analysis_notebook_loses_papermill_cells_and_shows_outputs_without_co
     assert "Kind of run" not in page.cells[0].source
 
 
+@pytest.mark.slow
 def test_every_committed_run_page_hides_papermill_cells_and_checkpoint_paths():
     """`python -m nextloc.experiments.tidy` re-tags the committed pages without executing them."""
     import nbformat

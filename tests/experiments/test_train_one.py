@@ -49,6 +49,7 @@ def test_markov_metrics_are_those_of_a_direct_run(folder, tiny_frames, capsys):
     assert results_listing() == before  # nothing recorded
 
 
+@pytest.mark.slow
 def test_pointer_uses_the_headline_configuration(folder, capsys):
     report = run_json(capsys, "--data", str(folder), "--model", "pointer", "--epochs", "1",
                       "--device", "cpu")
@@ -127,6 +128,7 @@ def test_nextloc_data_still_picks_the_dataset(folder, monkeypatch, capsys):
     assert report["num_users"] == expected["user_id"].max()
 
 
+@pytest.mark.slow
 def test_many_places_push_the_pointer_over_the_budget_with_a_way_out(tmp_path, capsys):
     from nextloc.data.synthetic import synthetic_staypoints
 

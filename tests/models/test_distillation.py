@@ -68,6 +68,7 @@ def test_the_teacher_counts_neither_in_the_parameters_nor_in_the_checkpoint(tiny
     assert set(distilled.state_dict()) == set(plain.state_dict())
 
 
+@pytest.mark.slow
 def test_a_distilled_pair_trains_and_learns(tiny_data, teacher_paths, tmp_path):
     config = TrainConfig(model="pointer_ensemble", epochs=2, warmup_epochs=1, device="cpu",
                          model_options={"size": 2, **SMALL, "teacher": teacher_paths,

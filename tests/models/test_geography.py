@@ -67,6 +67,7 @@ def test_a_bad_locations_file_is_refused_by_name(write_csvs, tiny_frames):
         load_dataset(folder)
 
 
+@pytest.mark.slow
 def test_real_locations_cover_every_class():
     data_dir = default_data_dir()
     if not (data_dir / LOCATIONS_FILE).is_file():

@@ -120,6 +120,7 @@ def raw_fixes_per_user() -> dict[int, int]:
             for user in RAW_SAMPLE.iterdir() if user.is_dir()}
 
 
+@pytest.mark.slow
 def test_sample_counts_match_the_raw_files(sample):
     report = json.loads((sample / "preprocess.json").read_text())
     per_user = raw_fixes_per_user()

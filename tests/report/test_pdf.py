@@ -108,6 +108,7 @@ def test_count_pages(tmp_path):
     assert blank_pages(tmp_path / "x.pdf") == [1, 2]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_BROWSER, reason="Chromium is not installed (apt-get install chromium)")
 def test_printed_pdfs_have_bookmarks_and_no_local_links(site, tmp_path):
     report, runs = tmp_path / "report.pdf", tmp_path / "runs.pdf"

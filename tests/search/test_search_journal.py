@@ -55,6 +55,7 @@ def test_a_journal_that_cannot_be_opened_is_one_clear_line(search, tmp_path, cap
     check_clean_failure(code, out, err, expected)
 
 
+@pytest.mark.slow
 def test_a_killed_worker_s_trial_runs_again(search, tmp_path, monkeypatch):  # noqa: F811
     """A journal has no heartbeats: the trial of a worker killed on this machine would stay
     running for ever, and the next search wait for it for ever."""

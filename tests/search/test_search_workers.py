@@ -86,6 +86,7 @@ def finished_keys(storage: str, name: str) -> list[str]:
     return [t.user_attrs["trial"] for t in study.get_trials(states=studies.DONE)]
 
 
+@pytest.mark.slow
 def test_two_workers_share_one_study_and_lose_or_repeat_no_trial(search):
     storage, log = search
     workers = [FORK.Process(target=run_search, args=("mixed",),
@@ -112,6 +113,7 @@ def claim_queued_trials(url: str, start: multiprocessing.Barrier, claimed, count
     claimed.put(numbers)
 
 
+@pytest.mark.slow
 def test_workers_starting_together_never_claim_the_same_queued_trial(tmp_path):
     # SQLite has no row locks: without BEGIN IMMEDIATE (studies.serialize_transactions) four
     # workers claiming 40 queued trials at once took the same trial twice in every try (29-35
@@ -148,6 +150,7 @@ def kill_a_worker_mid_search(storage: str, log, monkeypatch) -> set:
     return set(finished_keys(storage, "mixed"))
 
 
+@pytest.mark.slow
 def test_a_killed_search_continues_where_it_stopped(search, monkeypatch):
     storage, log = search
     monkeypatch.setattr(studies, "HEARTBEAT_SECONDS", 1)
