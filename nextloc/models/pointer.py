@@ -75,8 +75,7 @@ class PointerModel(NextLocationModel):
         self.features, self.copy, self.generate = set(features), copy, generate
         if location_rows is None:  # size the model once with every option but this one
             options = {k: v for k, v in locals().items() if k in self.option_names()}
-            location_rows = None if self.row_per_place_fits(num_locations, num_users,
-                                                            **options) else 0
+            location_rows = self.default_location_rows(num_locations, num_users, **options)
         self.location_rows = location_rows
         full_table = location_rows is None  # else the shared rows carry the generation biases
         self.location = (nn.Embedding(num_locations, dim, padding_idx=0) if full_table
@@ -115,14 +114,15 @@ class PointerModel(NextLocationModel):
         self.long_term = LongTermBias(dim) if long_term else None
 
     @classmethod
-    def row_per_place_fits(cls, num_locations: int, num_users: int, **options) -> bool:
-        """Whether the model with one row per place (``dim + 1`` parameters each) stays under
-        the budget. Counted on a model with shared rows built on the meta device, which
-        allocates nothing and draws no random numbers."""
+    def default_location_rows(cls, num_locations: int, num_users: int, **options) -> int | None:
+        """None (a row per place) when the model with one row per place (``dim + 1`` parameters
+        each) stays under the budget, else 0 (shared rows alone). Counted on a model with shared
+        rows built on the meta device, which allocates nothing and draws no random numbers."""
         with torch.device("meta"):
             shared = cls(num_locations, num_users, **{**options, "location_rows": 0})
         without_rows = count_parameters(shared) - count_parameters(shared.location)
-        return without_rows + num_locations * (options["dim"] + 1) < PARAMETER_BUDGET
+        fits = without_rows + num_locations * (options["dim"] + 1) < PARAMETER_BUDGET
+        return None if fits else 0
 
     def fit_statistics(self, train) -> None:
         if self.geography is not None:
