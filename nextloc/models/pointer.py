@@ -24,10 +24,10 @@ location's vector its own embedding plus its cluster's, both for the history ste
 tied generation head (where locations of one cluster then share a part of their score).
 
 ``location_rows`` bounds the size with many places (see :mod:`nextloc.models.location_rows`):
-an integer K gives own rows to the K places most often a training target and builds every
-place's vector from shared rows; ``None`` (the default) keeps one row per place while the model
-fits the 500K budget, and beyond it keeps own rows for as many places as fit (with 10 %
-headroom), so the model trains on any number of places.
+an integer K builds every place's vector from shared rows, plus own rows for the K places most
+often a training target; ``None`` (the default) keeps one row per place while the model fits the
+500K budget, and beyond it uses the shared rows alone (K = 0, chosen on Geolife's validation
+split over K = 256), so the model trains on any number of places.
 
 ``long_term`` adds to the generation logits a learned bias from the user's counts over the
 training period (visits, and transitions from the current place; see
@@ -75,7 +75,7 @@ class PointerModel(NextLocationModel):
         self.features, self.copy, self.generate = set(features), copy, generate
         if location_rows is None:  # size the model once with every option but this one
             options = {k: v for k, v in locals().items() if k in self.option_names()}
-            location_rows = self.own_rows_within_budget(num_locations, num_users, **options)
+            location_rows = self.default_location_rows(num_locations, num_users, **options)
         self.location_rows = location_rows
         full_table = location_rows is None  # else the shared rows carry the generation biases
         self.location = (nn.Embedding(num_locations, dim, padding_idx=0) if full_table
@@ -114,18 +114,15 @@ class PointerModel(NextLocationModel):
         self.long_term = LongTermBias(dim) if long_term else None
 
     @classmethod
-    def own_rows_within_budget(cls, num_locations: int, num_users: int, **options) -> int | None:
-        """None when the model with one row per place fits the budget; else how many places can
-        keep an own row beside the shared ones with 10 % headroom (0 when none can). Counted on
-        a model built on the meta device, which allocates nothing and draws no random numbers."""
+    def default_location_rows(cls, num_locations: int, num_users: int, **options) -> int | None:
+        """None (a row per place) when the model with one row per place (``dim + 1`` parameters
+        each) stays under the budget, else 0 (shared rows alone). Counted on a model with shared
+        rows built on the meta device, which allocates nothing and draws no random numbers."""
         with torch.device("meta"):
             shared = cls(num_locations, num_users, **{**options, "location_rows": 0})
-        width = options["dim"] + 1
         without_rows = count_parameters(shared) - count_parameters(shared.location)
-        if without_rows + num_locations * width < PARAMETER_BUDGET:
-            return None
-        room = int(0.9 * PARAMETER_BUDGET) - count_parameters(shared)
-        return max(0, min(num_locations, room // width))
+        fits = without_rows + num_locations * (options["dim"] + 1) < PARAMETER_BUDGET
+        return None if fits else 0
 
     def fit_statistics(self, train) -> None:
         if self.geography is not None:
