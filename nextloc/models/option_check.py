@@ -39,14 +39,15 @@ def check_sizes(name: str, options: dict) -> None:
 
 
 def lower_bound(num_locations: int, settings: dict) -> int:
-    """Parameters the model has at least: every model with a width embeds each location at it
-    (and predicts over all of them), and a transformer layer holds four dim x dim projections."""
+    """Parameters the model has at least: a model with a width embeds each location at it (and
+    predicts over all of them) unless it shares rows between places (``location_rows``), and a
+    transformer layer holds four dim x dim projections."""
     dim = settings.get("dim")
     if not isinstance(dim, int):
         return 0
     layers = settings.get("layers") if isinstance(settings.get("layers"), int) else 0
     heads = 4 * dim * dim * layers if "heads" in settings else 0
-    return num_locations * dim + heads
+    return (0 if "location_rows" in settings else num_locations * dim) + heads
 
 
 def check_options(cls, name: str, num_locations: int, options: dict,

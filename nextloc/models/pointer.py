@@ -23,6 +23,12 @@ step's key, so the copy attention can weigh places by how far they are; ``cluste
 location's vector its own embedding plus its cluster's, both for the history steps and for the
 tied generation head (where locations of one cluster then share a part of their score).
 
+``location_rows`` bounds the size with many places (see :mod:`nextloc.models.location_rows`):
+an integer K builds every place's vector from shared rows, plus own rows for the K places most
+often a training target; ``None`` (the default) keeps one row per place while the model fits the
+500K budget, and beyond it uses the shared rows alone (K = 0, chosen on Geolife's validation
+split over K = 256), so the model trains on any number of places.
+
 ``long_term`` adds to the generation logits a learned bias from the user's counts over the
 training period (visits, and transitions from the current place; see
 :mod:`nextloc.models.long_term_prior`): knowledge older than the 7-day window.
@@ -35,17 +41,20 @@ import torch
 from torch import nn
 
 from nextloc.core.errors import ConfigError
-from nextloc.models.base import NextLocationModel, register
+from nextloc.models.base import (PARAMETER_BUDGET, NextLocationModel, count_parameters,
+                                 register)
 from nextloc.models.geography import (DISTANCE_BUCKETS, add_geography, cluster_embedding,
                                       distance_logits)
 from nextloc.models.layers import (CheapDropout, last_step, log_bucket, pre_norm_encoder,
                                    run_encoder)
+from nextloc.models.location_rows import SharedLocationRows
 from nextloc.models.long_term_prior import LongTermBias
 
 FEATURE_GROUPS = ("user", "time", "duration", "recency", "frequency", "transition", "time_apart")
 DEFAULT_FEATURES = FEATURE_GROUPS[:5]
 MAX_STEPS_BACK = 64
 MINUTES_PER_SLOT = 30
+SLOTS_PER_DAY = 24 * 60 // MINUTES_PER_SLOT
 SLOTS_APART = 24 * 60 // MINUTES_PER_SLOT // 2 + 1  # 0 .. 12 hours apart on the day's circle
 WEEKEND = 5  # weekday 5 (Saturday) and 6 (Sunday); 0 is Monday
 EPSILON = 1e-9
@@ -57,20 +66,25 @@ class PointerModel(NextLocationModel):
                  heads: int = 4, feedforward: int = 192, dropout: float = 0.1,
                  copy: bool = True, generate: bool = True,
                  features: list[str] = DEFAULT_FEATURES, distance: bool = False,
-                 clusters: int = 0, long_term: bool = False):
+                 clusters: int = 0, long_term: bool = False, location_rows: int | None = None):
         super().__init__(num_locations, num_users)
         unknown = sorted(set(features) - set(FEATURE_GROUPS))
         if unknown or not (copy or generate):
             raise ConfigError(f"pointer: unknown feature group(s) {unknown} (known: "
                               f"{FEATURE_GROUPS}) or both copy and generate switched off")
         self.features, self.copy, self.generate = set(features), copy, generate
-        slots = 24 * 60 // MINUTES_PER_SLOT
-        self.location = nn.Embedding(num_locations, dim, padding_idx=0)
+        if location_rows is None:  # size the model once with every option but this one
+            options = {k: v for k, v in locals().items() if k in self.option_names()}
+            location_rows = self.default_location_rows(num_locations, num_users, **options)
+        self.location_rows = location_rows
+        full_table = location_rows is None  # else the shared rows carry the generation biases
+        self.location = (nn.Embedding(num_locations, dim, padding_idx=0) if full_table
+                         else SharedLocationRows(num_locations, dim, location_rows))
         self.user = nn.Embedding(num_users + 1, dim) if "user" in self.features else None
         if "time" in self.features:
-            self.slot = nn.Embedding(slots, dim)
+            self.slot = nn.Embedding(SLOTS_PER_DAY, dim)
             self.weekday = nn.Embedding(7, dim)
-            self.now_slot = nn.Embedding(slots, dim)
+            self.now_slot = nn.Embedding(SLOTS_PER_DAY, dim)
             self.now_weekday = nn.Embedding(7, dim)
         self.duration = nn.Embedding(16, dim) if "duration" in self.features else None
         if "recency" in self.features:
@@ -92,22 +106,40 @@ class PointerModel(NextLocationModel):
         self.query = nn.Linear(dim, dim)
         self.key = nn.Linear(dim, dim)
         self.gate = nn.Linear(dim, 1)
-        self.generation_bias = nn.Parameter(torch.zeros(num_locations))
+        self.generation_bias = nn.Parameter(torch.zeros(num_locations)) if full_table else None
         add_geography(self, num_locations, dim, distance, clusters)  # after all the others
         self.key_distance = nn.Embedding(DISTANCE_BUCKETS, dim) if distance else None
         if distance:
             nn.init.zeros_(self.key_distance.weight)  # starts as the plain copy attention
         self.long_term = LongTermBias(dim) if long_term else None
 
+    @classmethod
+    def default_location_rows(cls, num_locations: int, num_users: int, **options) -> int | None:
+        """None (a row per place) when the model with one row per place (``dim + 1`` parameters
+        each) stays under the budget, else 0 (shared rows alone). Counted on a model with shared
+        rows built on the meta device, which allocates nothing and draws no random numbers."""
+        with torch.device("meta"):
+            shared = cls(num_locations, num_users, **{**options, "location_rows": 0})
+        without_rows = count_parameters(shared) - count_parameters(shared.location)
+        fits = without_rows + num_locations * (options["dim"] + 1) < PARAMETER_BUDGET
+        return None if fits else 0
+
     def fit_statistics(self, train) -> None:
         if self.geography is not None:
             self.geography.fit(train, "pointer")
+        if self.location_rows is not None:
+            self.location.fit(train.target)
 
-    def location_table(self) -> torch.Tensor:
-        """[N, dim] location vectors: the embedding, plus the cluster's with ``clusters``."""
-        if self.cluster is None:
-            return self.location.weight
-        return self.location.weight + cluster_embedding(self, self.geography.cluster_of)
+    def location_table(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """[N, dim] location vectors (plus their cluster's with ``clusters``) and the [N]
+        generation biases."""
+        if self.location_rows is None:
+            vectors, biases = self.location.weight, self.generation_bias
+        else:
+            vectors, biases = self.location.table()
+        if self.cluster is not None:
+            vectors = vectors + cluster_embedding(self, self.geography.cluster_of)
+        return vectors, biases
 
     def steps_back_index(self, batch) -> torch.Tensor:
         position = torch.arange(batch["location"].shape[1], device=batch["location"].device)
@@ -217,7 +249,8 @@ class PointerModel(NextLocationModel):
     def generation_distribution(self, summary, batch) -> torch.Tensor:
         """[B, N] softmax of the generation head, tied to the location vectors."""
         summary = self.dropout(summary)
-        logits = summary @ self.location_table().T + self.generation_bias
+        vectors, biases = self.location_table()
+        logits = summary @ vectors.T + biases
         if self.distance_bias is not None:
             logits = logits + distance_logits(self, summary, batch)
         if self.long_term is not None:

@@ -130,8 +130,8 @@ def chapter_experiments(experiments: dict) -> list[str]:
 
 def results_table(metrics: pd.DataFrame, experiments: dict,
                   published_ids: np.ndarray | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """(one row per experiment of this dataset that has runs: test metrics as mean ± std over
-    its seeds, in %, with Acc@1 on the published test set's targets when ``published_ids`` are
+    """(one row per experiment of this dataset that has runs: test metrics in % as mean ± std
+    over its seeds, with Acc@1 on the published test set's targets when ``published_ids`` are
     given; the runs still missing, as text). ``metrics`` holds the fsq_nyc rows."""
     rows, missing = [], []
     for name in chapter_experiments(experiments):
@@ -142,18 +142,19 @@ def results_table(metrics: pd.DataFrame, experiments: dict,
                            f"{len(spec['seeds'])} seeds)")
         if runs.empty:
             continue
-        rows.append({"experiment": name, "model": spec["model"],
+        # short headers: the chapter's page is as narrow as the book's text column
+        rows.append({"experiment": f"`{name}`",
                      "protocol": "B" if spec.get("refit") else "A", "seeds": len(runs),
-                     "test Acc@1 (%)": _mean_std(runs["test_acc1"]),
-                     "Acc@5 (%)": _mean_std(runs["test_acc5"]),
-                     "MRR (%)": _mean_std(runs["test_mrr"]),
-                     "Acc@1, known places (%)": _mean_std(runs["test_acc1_known"]),
+                     "Acc@1": _mean_std(runs["test_acc1"]),
+                     "Acc@5": _mean_std(runs["test_acc5"]),
+                     "MRR": _mean_std(runs["test_mrr"]),
+                     "Acc@1, known places": _mean_std(runs["test_acc1_known"]),
                      **({} if published_ids is None else {
-                         "Acc@1, published test set (%)": _mean_std(acc1_on_ids(
+                         "Acc@1, published test set": _mean_std(acc1_on_ids(
                              name, runs["seed"].astype(int), published_ids))}),
                      "parameters": f"{int(runs['n_params'].iloc[0]):,}",
-                     "training s per run": f"{runs['train_seconds'].mean():.0f}"})
-    return pd.DataFrame(rows).set_index("experiment") if rows else pd.DataFrame(), missing
+                     "training s per run": f"{runs['train_seconds'].mean():,.0f}"})
+    return pd.DataFrame(rows), missing
 
 
 def missing_sentence(missing: list[str]) -> str:
