@@ -72,7 +72,8 @@ def preprocess_command(args) -> None:
     from nextloc.preprocess.config import HELP
 
     config = load_config(args.config, **{name: getattr(args, name) for name in HELP})
-    result = preprocess(args.raw, args.out, config, progress=not args.quiet)
+    result = preprocess(args.raw, args.out, config, progress=not args.quiet,
+                        workers=args.workers, scheduler=args.scheduler)
     if args.json:
         print(json.dumps({"out": str(args.out), **result.counts}))
         return
@@ -93,6 +94,11 @@ def add_preprocess_parser(commands) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML mapping of option: value")
     parser.add_argument("--json", action="store_true", help="print the counts as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--workers", type=bounded_int(1), metavar="N", help="processes for the "
+                        "per-user steps, one shard of users each (default: one per core)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="run the shards on the Dask "
+                        "cluster at ADDRESS (tcp://host:8786), or 'local' for a LocalCluster "
+                        "of --workers processes; its workers must see RAW_DIR at the same path")
     for name, text in HELP.items():
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=option_type(name),
                             metavar="N" if option_type(name) is not str else "NAME", help=text)

@@ -21,7 +21,7 @@ def test_step_table_counts_and_seconds():
     seconds = {step: 1.234 for _, _, step in page.STEPS if step}
     table = page.step_table(SimpleNamespace(counts=counts, seconds=seconds))
     assert table.loc["GPS fixes read", "count"] == "1,000"
-    assert table.loc["GPS fixes read", "seconds"] == "1.23"
+    assert table.loc["users passing the quality filter", "seconds"] == "1.23"
     assert table.loc["locations used", "seconds"] == ""
 
 

@@ -11,11 +11,13 @@ import shapely
 
 from nextloc.report.readable import count, percent
 
-STEPS = [("GPS fixes read", "gps_points", "read"),
+# The per-user steps (reading, staypoints, quality) run together, a shard of users at a time:
+# their seconds stand on the row of the last of them.
+STEPS = [("GPS fixes read", "gps_points", None),
          ("duplicate fixes dropped", "duplicate_points_dropped", None),
-         ("staypoints", "staypoints", "staypoints"),
+         ("staypoints", "staypoints", None),
          ("activity staypoints", "activity_staypoints", None),
-         ("users passing the quality filter", "users_passing_quality", "quality"),
+         ("users passing the quality filter", "users_passing_quality", "shards"),
          ("staypoints at a location", "staypoints_at_locations", "locations"),
          ("locations used", "locations", None),
          ("staypoints after merging", "staypoints_merged", "merge"),
@@ -54,7 +56,10 @@ def user_map(result):
     users = result.users.dropna(subset=["user_id"])
     number = result.staypoints["user_id"].value_counts().idxmax()
     shown = int(users.loc[users["user_id"] == number, "source_user"].iloc[0])
-    fixes = result.positionfixes[result.positionfixes["user_id"] == shown]
+    from nextloc.preprocess import tracks  # trackintel: only the map needs it
+
+    folder = next(name for name in tracks.list_users(result.raw) if int(name) == shown)
+    fixes = tracks.read_geolife(result.raw, progress=False, users=[folder])
     crs = fixes.estimate_utm_crs()  # metres, from the local projection database: no network
     fixes = fixes.to_crs(crs)
     found = result.all_staypoints[result.all_staypoints["user_id"] == shown].to_crs(crs)
