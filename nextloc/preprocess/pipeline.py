@@ -6,10 +6,11 @@ DBSCAN over the whole dataset, consecutive stays at one location merged, the tim
 the valid-id rule. The per-user steps (reading, staypoints, activity flag, quality) run on
 shards of users (:mod:`nextloc.preprocess.shards`) on a local pool or a Dask cluster
 (:mod:`nextloc.preprocess.workers`); the clustering into locations is one step over the
-staypoints of every user, and merging runs a shard at a time again. Every threshold is an option of :class:`PreprocessConfig` (CLI flags of
-``nextloc preprocess`` or a YAML file). What it writes is described in the README ("Your own
-data"): ``staypoints.csv``, ``valid_ids.csv``, ``locations.csv``, ``users.csv`` and
-``preprocess.json`` (the options, the counts after every step and the seconds each took).
+staypoints of every user, and merging runs a shard at a time again. Every threshold is an
+option of :class:`PreprocessConfig` (CLI flags of ``nextloc preprocess`` or a YAML file). What
+it writes is described in the README ("Your own data"): ``staypoints.csv``, ``valid_ids.csv``,
+``locations.csv``, ``users.csv`` and ``preprocess.json`` (the options, the counts after every
+step and the seconds each took).
 """
 from __future__ import annotations
 
@@ -99,8 +100,8 @@ def run_pipeline(raw_dir: str | Path, config: PreprocessConfig | None = None,
     table, users = clock.step("table", _final_table, merged, users, config)
     clock.bar.close()
     locations = locations[locations["id"].isin(table["location_id"])].reset_index(drop=True)
-    counts.update({"source_users": len(users),
-                   "staypoints": len(all_sp), "activity_staypoints": int(all_sp["is_activity"].sum()),
+    counts.update({"source_users": len(users), "staypoints": len(all_sp),
+                   "activity_staypoints": int(all_sp["is_activity"].sum()),
                    "users_passing_quality": int(users["kept"].sum()),
                    "staypoints_at_locations": len(sp), "staypoints_merged": len(merged),
                    "users": int(users["user_id"].notna().sum()), "final_staypoints": len(table),
