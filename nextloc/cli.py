@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 
-from nextloc.cli_args import Parser, bounded_int
+from nextloc.cli_args import Parser, add_preprocess_benchmark_options, bounded_int
 from nextloc.core.errors import FULL_DISK, MESSAGE_LIMIT, NextlocError, os_error_text, shorten
 
 MAX_PREVIOUS_DAYS = 3650  # ten years of history is already longer than any dataset
@@ -160,11 +160,13 @@ def benchmark_command(args) -> None:
                               steps=args.steps, repeats=args.repeats))
         return
     from nextloc import benchmarks
-    from nextloc.core.paths import PROJECT_ROOT
 
-    if args.what == "preprocess":
-        raw = args.raw or PROJECT_ROOT.parent / "shared" / "data" / "geolife_raw_sample" / "Data"
-        report = benchmarks.benchmark_preprocess(raw)
+    if args.what == "preprocess" and args.raw is None:
+        extra = [(args.two_workers_at, 2)] if args.two_workers_at else []
+        report = benchmarks.benchmark_preprocess_scaling(args.users, args.workers, extra)
+        print(json.dumps(report["runs"], indent=1))
+    elif args.what == "preprocess":
+        report = benchmarks.benchmark_preprocess(args.raw)
         print(json.dumps({k: v for k, v in report.items() if k not in ("options", "runs")},
                          indent=1))
     else:
@@ -184,8 +186,7 @@ def add_benchmark_parser(commands) -> None:
                         "training batches ('speed')")
     parser.add_argument("--repeats", type=bounded_int(1, 1000), default=2, help="repeats per "
                         "round ('speed')")
-    parser.add_argument("--raw", metavar="RAW_DIR", help="Geolife tracks for 'preprocess' "
-                        "(default: ../shared/data/geolife_raw_sample/Data)")
+    add_preprocess_benchmark_options(parser)
     parser.set_defaults(handler=benchmark_command)
 
 
