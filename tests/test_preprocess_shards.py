@@ -109,3 +109,30 @@ def test_a_shard_failing_in_a_worker_process_is_named_too(raw, tmp_path, capsys)
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "Traceback" not in err
     assert "shard 2 of 2 (users 002) failed" in err and "1 finished shard(s) kept" in err
+
+
+def test_a_shard_key_follows_the_per_user_options_users_and_files(raw):
+    from nextloc.preprocess.config import PreprocessConfig
+    from nextloc.preprocess.shards import plan_shards
+
+    def keys(users=("001", "002"), **options):
+        return [shard.key for shard in plan_shards(raw, list(users),
+                                                    PreprocessConfig(shard_users=1, **options))]
+
+    assert keys() == keys(epsilon=50, min_days=3, n_jobs=2)  # global or later steps only
+    assert keys() != keys(dist_threshold=100)
+    assert keys(users=("001",)) == keys()[:1]
+    before = keys()
+    write_user(raw, 2)  # the same fixes written again: newer files
+    after = keys()
+    assert after[0] == before[0] and after[1] != before[1]
+
+
+def test_a_damaged_saved_shard_is_one_clear_error(tmp_path):
+    from nextloc.core.errors import DataError
+    from nextloc.preprocess.shards import Scratch, Shard
+
+    scratch, shard = Scratch(tmp_path), Shard(0, ["001"], "abc")
+    (tmp_path / "abc.json").write_text("{not json")
+    with pytest.raises(DataError, match="the saved shard abc cannot be read .*delete the folder"):
+        scratch.load(shard)
