@@ -1,6 +1,6 @@
 """``nextloc benchmark``: how long preprocessing and training take, and how that grows.
 
-- ``preprocess``: the raw-GPS pipeline on generated Geolife-like tracks of 50, 160 and 500
+- ``preprocess``: the raw-GPS pipeline on generated Geolife-like tracks of 40, 130 and 400
   users, one fresh process per run (:mod:`nextloc.preprocess.scaling`): seconds and the peak
   memory of the largest process, written to ``results/benchmarks/preprocess_scaling.json``.
 - ``preprocess --raw DIR``: the raw-GPS pipeline on the shipped Geolife sample, and on the sample's users
@@ -63,8 +63,8 @@ def _write(name: str, report: dict) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
-def benchmark_preprocess_scaling(users_axis=(50, 160, 500), workers_axis=(1,),
-                                 extra=((160, 2),)) -> dict:
+def benchmark_preprocess_scaling(users_axis=(40, 130, 400), workers_axis=(1,),
+                                 extra=((40, 2),)) -> dict:
     from nextloc.preprocess.scaling import scaling_runs
 
     report = {**scaling_runs(users_axis, workers_axis, extra), "machine": machine()}

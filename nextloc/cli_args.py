@@ -34,10 +34,10 @@ def add_preprocess_benchmark_options(parser: argparse.ArgumentParser) -> None:
                         "and copies of their users, into results/benchmarks/preprocess.json "
                         "(e.g. ../shared/data/geolife_raw_sample/Data)")
     parser.add_argument("--users", type=bounded_int(1, 100_000), nargs="+",
-                        default=[50, 160, 500], help="'preprocess': sizes of the generated "
+                        default=[40, 130, 400], help="'preprocess': sizes of the generated "
                         "tracks, in users, into results/benchmarks/preprocess_scaling.json")
     parser.add_argument("--workers", type=bounded_int(1, 1024), nargs="+", default=[1],
                         help="'preprocess': worker counts run at every size")
-    parser.add_argument("--two-workers-at", type=bounded_int(0, 100_000), default=160,
+    parser.add_argument("--two-workers-at", type=bounded_int(0, 100_000), default=40,
                         metavar="USERS", help="'preprocess': one more run with 2 workers at "
                         "this size (0: none)")
