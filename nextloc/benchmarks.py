@@ -1,6 +1,9 @@
 """``nextloc benchmark``: how long preprocessing and training take, and how that grows.
 
-- ``preprocess``: the raw-GPS pipeline on the shipped Geolife sample, and on the sample's users
+- ``preprocess``: the raw-GPS pipeline on generated Geolife-like tracks of 40, 130 and 400
+  users, one fresh process per run (:mod:`nextloc.preprocess.scaling`): seconds and the peak
+  memory of the largest process, written to ``results/benchmarks/preprocess_scaling.json``.
+- ``preprocess --raw DIR``: the raw-GPS pipeline on the shipped Geolife sample, and on the sample's users
   copied 2 and 3 times (more users and points, same tracks), with the relaxed options the sample
   needs. The seconds per million GPS points give a linear projection for the full Geolife
   release (24.9 M points). Written to ``results/benchmarks/preprocess.json``.
@@ -59,6 +62,15 @@ def _write(name: str, report: dict) -> Path:
         raise ResultsError(f"the benchmark measured a non-finite number ({err}); {path} is "
                            f"unchanged.") from err
     return atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def benchmark_preprocess_scaling(users_axis=(40, 130, 400), workers_axis=(1,),
+                                 extra=((40, 2),)) -> dict:
+    from nextloc.preprocess.scaling import scaling_runs
+
+    report = {**scaling_runs(users_axis, workers_axis, extra), "machine": machine()}
+    _write("preprocess_scaling.json", report)
+    return report
 
 
 def _copied_users(folder: Path, copies: int, into: Path) -> None:

@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 
-from nextloc.cli_args import Parser, bounded_int
+from nextloc.cli_args import Parser, add_preprocess_benchmark_options, bounded_int
 from nextloc.core.errors import FULL_DISK, MESSAGE_LIMIT, NextlocError, os_error_text, shorten
 
 MAX_PREVIOUS_DAYS = 3650  # ten years of history is already longer than any dataset
@@ -71,7 +71,8 @@ def preprocess_command(args) -> None:
     from nextloc.preprocess.config import HELP
 
     config = load_config(args.config, **{name: getattr(args, name) for name in HELP})
-    result = preprocess(args.raw, args.out, config, progress=not args.quiet)
+    result = preprocess(args.raw, args.out, config, progress=not args.quiet,
+                        workers=args.workers, scheduler=args.scheduler)
     if args.json:
         print(json.dumps({"out": str(args.out), **result.counts}))
         return
@@ -92,6 +93,11 @@ def add_preprocess_parser(commands) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML mapping of option: value")
     parser.add_argument("--json", action="store_true", help="print the counts as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--workers", type=bounded_int(1), metavar="N", help="processes for the "
+                        "per-user steps, one shard of users each (default: one per core)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="run the shards on the Dask "
+                        "cluster at ADDRESS (tcp://host:8786), or 'local' for a LocalCluster "
+                        "of --workers processes; its workers must see RAW_DIR at the same path")
     for name, text in HELP.items():
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=option_type(name),
                             metavar="N" if option_type(name) is not str else "NAME", help=text)
@@ -155,12 +161,13 @@ def benchmark_command(args) -> None:
                               steps=args.steps, repeats=args.repeats))
         return
     from nextloc import benchmarks
-    from nextloc.core import paths
 
-    if args.what == "preprocess":
-        raw = args.raw or (paths.PROJECT_ROOT.parent / "shared" / "data" / "geolife_raw_sample"
-                           / "Data")
-        report = benchmarks.benchmark_preprocess(raw)
+    if args.what == "preprocess" and args.raw is None:
+        extra = [(args.two_workers_at, 2)] if args.two_workers_at else []
+        report = benchmarks.benchmark_preprocess_scaling(args.users, args.workers, extra)
+        print(json.dumps(report["runs"], indent=1))
+    elif args.what == "preprocess":
+        report = benchmarks.benchmark_preprocess(args.raw)
         print(json.dumps({k: v for k, v in report.items() if k not in ("options", "runs")},
                          indent=1))
     else:
@@ -180,8 +187,7 @@ def add_benchmark_parser(commands) -> None:
                         "training batches ('speed')")
     parser.add_argument("--repeats", type=bounded_int(1, 1000), default=2, help="repeats per "
                         "round ('speed')")
-    parser.add_argument("--raw", metavar="RAW_DIR", help="Geolife tracks for 'preprocess' "
-                        "(default: ../shared/data/geolife_raw_sample/Data)")
+    add_preprocess_benchmark_options(parser)
     parser.set_defaults(handler=benchmark_command)
 
 

@@ -26,7 +26,9 @@ HELP = {
     "previous_day": "days of history for the valid-id rule (7)",
     "min_history": "earlier stays within previous_day that a valid target needs (3)",
     "timezone": "time zone of start_day, start_min and weekday (UTC, as published)",
-    "n_jobs": "trackintel worker processes; -1 uses every core (1)",
+    "n_jobs": "trackintel worker processes inside a shard; -1 uses every core (1)",
+    "shard_users": "users per shard of the per-user steps (reading, staypoints, quality); "
+                   "memory grows with the largest shard, not with the dataset (4)",
 }
 
 
@@ -45,12 +47,13 @@ class PreprocessConfig:
     min_history: int = 3
     timezone: str = "UTC"
     n_jobs: int = 1
+    shard_users: int = 4
 
     def __post_init__(self):
         for f in fields(self):
             _check_type(f.name, f.type, getattr(self, f.name))
         positive = ("dist_threshold", "time_threshold", "gap_threshold", "epsilon",
-                    "min_samples", "previous_day")
+                    "min_samples", "previous_day", "shard_users")
         wrong = [n for n in positive if getattr(self, n) <= 0]
         wrong += [n for n in ("activity_time", "min_days", "quality_window", "merge_gap",
                               "min_history") if getattr(self, n) < 0]

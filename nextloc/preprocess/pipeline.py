@@ -3,10 +3,14 @@
 The steps follow the published preprocessing of Hong et al. (2023) that made the shared Geolife
 files: sliding-window staypoints, an activity flag, a user tracking-quality filter, locations by
 DBSCAN over the whole dataset, consecutive stays at one location merged, the time columns, and
-the valid-id rule. Every threshold is an option of :class:`PreprocessConfig` (CLI flags of
-``nextloc preprocess`` or a YAML file). What it writes is described in the README ("Your own
-data"): ``staypoints.csv``, ``valid_ids.csv``, ``locations.csv``, ``users.csv`` and
-``preprocess.json`` (the options, the counts after every step and the seconds each took).
+the valid-id rule. The per-user steps (reading, staypoints, activity flag, quality) run on
+shards of users (:mod:`nextloc.preprocess.shards`) on a local pool or a Dask cluster
+(:mod:`nextloc.preprocess.workers`); the clustering into locations is one step over the
+staypoints of every user, and merging runs a shard at a time again. Every threshold is an
+option of :class:`PreprocessConfig` (CLI flags of ``nextloc preprocess`` or a YAML file). What
+it writes is described in the README ("Your own data"): ``staypoints.csv``, ``valid_ids.csv``,
+``locations.csv``, ``users.csv`` and ``preprocess.json`` (the options, the counts after every
+step and the seconds each took).
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,6 +28,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from nextloc.preprocess import steps
+from nextloc.preprocess.shards import Scratch, plan_shards, quiet_warnings, run_shards
 from nextloc.core.errors import DataError
 from nextloc.preprocess.config import PreprocessConfig, load_config  # noqa: F401 (re-exported)
 
@@ -40,7 +45,7 @@ def geolife_folder(raw_dir: str | Path) -> Path:
 
 @dataclass
 class Preprocessed:
-    positionfixes: "pd.DataFrame"   # every GPS fix read (trackintel positionfixes)
+    raw: Path                       # the folder of user folders; tracks.read_geolife reads them
     all_staypoints: "pd.DataFrame"  # every staypoint generated, with is_activity
     users: pd.DataFrame             # per source user: tracked_days, quality, kept, user_id
     staypoints: pd.DataFrame        # the final table (staypoints.csv)
@@ -59,53 +64,91 @@ class _Clock:
     def step(self, name: str, run, *args, **kwargs):
         self.bar.set_postfix_str(name)
         start = time.perf_counter()
-        with warnings.catch_warnings():
-            # pandas deprecation notices raised inside trackintel, and its note on dropped
-            # duplicate fixes (counted in preprocess.json instead)
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.filterwarnings("ignore", ".*duplicates were dropped", UserWarning)
+        with quiet_warnings():
             result = run(*args, **kwargs)
         self.seconds[name] = time.perf_counter() - start
         self.bar.update(1)
         return result
 
 
-STEP_NAMES = ["read", "staypoints", "quality", "locations", "merge", "table"]
+STEP_NAMES = ["shards", "locations", "merge", "table"]
 
 
 def run_pipeline(raw_dir: str | Path, config: PreprocessConfig | None = None,
-                 progress: bool = True) -> Preprocessed:
-    """Every step, in memory; :func:`write_dataset` writes the result."""
+                 progress: bool = True, pool=None, scratch: str | Path | None = None
+                 ) -> Preprocessed:
+    """Every step; :func:`write_dataset` writes the result. The per-user steps run on shards of
+    users on ``pool`` (default: this process; see :mod:`nextloc.preprocess.workers`), each
+    finished shard saved in the folder ``scratch`` (default: a temporary folder)."""
     from nextloc.preprocess import tracks
+    from nextloc.preprocess.workers import LocalPool
 
     config = config or PreprocessConfig()
+    folder = geolife_folder(raw_dir)
     clock = _Clock(STEP_NAMES, progress)
-    pfs = clock.step("read", tracks.read_geolife, geolife_folder(raw_dir), progress)
-    # fixes dropped while reading: off the globe, or a date, time or coordinate unreadable
-    outside, unreadable = pfs.attrs.get("outside_range", 0), pfs.attrs.get("unreadable", 0)
-    points_read = len(pfs)
-    pfs, all_sp = clock.step("staypoints", tracks.staypoints, pfs, config, progress)
-    users = clock.step("quality", tracks.quality, pfs, all_sp, config)
+    shards = plan_shards(folder, tracks.list_users(folder), config)
+    with _scratch_folder(scratch) as where:
+        results = clock.step("shards", run_shards, folder, shards, config, Scratch(where),
+                             pool or LocalPool(1), progress)
+    all_sp, users, counts = _gathered(folder, results, config)
     kept = all_sp[all_sp["user_id"].isin(users.loc[users["kept"], "source_user"])
                   & all_sp["is_activity"]]
     if kept.empty:
         raise DataError(_nobody_left(users, config))
     sp, locations = clock.step("locations", tracks.locations, kept, config, progress)
-    merged = clock.step("merge", tracks.merge, sp, config)
+    merged = clock.step("merge", _merged_by_shard, sp, shards, config)
     table, users = clock.step("table", _final_table, merged, users, config)
     clock.bar.close()
     locations = locations[locations["id"].isin(table["location_id"])].reset_index(drop=True)
-    counts = {"gps_points": points_read + outside + unreadable,
-              "unreadable_points_dropped": unreadable, "out_of_range_points_dropped": outside,
-              "duplicate_points_dropped": points_read - len(pfs),
-              "source_users": len(users),
-              "staypoints": len(all_sp), "activity_staypoints": int(all_sp["is_activity"].sum()),
-              "users_passing_quality": int(users["kept"].sum()),
-              "staypoints_at_locations": len(sp), "staypoints_merged": len(merged),
-              "users": int(users["user_id"].notna().sum()), "final_staypoints": len(table),
-              "valid_ids": int(table["valid"].sum()), "locations": len(locations)}
-    return Preprocessed(pfs, all_sp, users, table, locations, counts, clock.seconds)
+    counts.update({"source_users": len(users), "staypoints": len(all_sp),
+                   "activity_staypoints": int(all_sp["is_activity"].sum()),
+                   "users_passing_quality": int(users["kept"].sum()),
+                   "staypoints_at_locations": len(sp), "staypoints_merged": len(merged),
+                   "users": int(users["user_id"].notna().sum()), "final_staypoints": len(table),
+                   "valid_ids": int(table["valid"].sum()), "locations": len(locations)})
+    return Preprocessed(folder, all_sp, users, table, locations, counts, clock.seconds)
+
+
+@contextmanager
+def _scratch_folder(scratch: str | Path | None):
+    if scratch is not None:
+        yield Path(scratch)
+        return
+    with tempfile.TemporaryDirectory(prefix="nextloc-shards-") as temporary:
+        yield Path(temporary)
+
+
+def _gathered(folder: Path, results: list[dict], config: PreprocessConfig):
+    """The shards' staypoints and users as one table each, and the counts of the fixes; no fix
+    or no staypoint in any shard is one clear error."""
+    from nextloc.preprocess import tracks
+
+    fixes = {key: sum(result["counts"][key] for result in results)
+             for key in ("gps_points", "unreadable", "outside_range", "duplicate_points_dropped")}
+    problem = tracks.no_fixes_left(folder, fixes)
+    if problem:
+        raise DataError(problem)
+    table = pd.concat([result["staypoints"] for result in results], ignore_index=True)
+    if table.empty:
+        raise DataError(f"no staypoint found (no {config.time_threshold:g} min within "
+                        f"{config.dist_threshold:g} m); check the tracks or the thresholds.")
+    users = pd.concat([result["users"] for result in results], ignore_index=True)
+    users["kept"] = (users["tracked_days"] >= config.min_days) & users["quality"].notna()
+    counts = {"gps_points": fixes["gps_points"], "unreadable_points_dropped": fixes["unreadable"],
+              "out_of_range_points_dropped": fixes["outside_range"],
+              "duplicate_points_dropped": fixes["duplicate_points_dropped"]}
+    return tracks.as_staypoints(table), users, counts
+
+
+def _merged_by_shard(sp, shards: list, config: PreprocessConfig) -> pd.DataFrame:
+    """Consecutive stays at one location merged, a shard of users at a time (it needs the
+    locations, so it runs after the clustering of every user's staypoints)."""
+    from nextloc.preprocess import tracks
+
+    user = sp["user_id"].to_numpy()
+    parts = [sp[np.isin(user, [int(name) for name in shard.users])] for shard in shards]
+    return pd.concat([tracks.merge(part, config) for part in parts if len(part)],
+                     ignore_index=True)
 
 
 def _nobody_left(users: pd.DataFrame, config: PreprocessConfig) -> str:
@@ -198,9 +241,24 @@ def _swap_in(staging: Path, out: Path) -> None:
 
 
 def preprocess(raw_dir: str | Path, out_dir: str | Path, config: PreprocessConfig | None = None,
-               progress: bool = True) -> Preprocessed:
-    """``nextloc preprocess``: run every step and write the dataset folder."""
+               progress: bool = True, workers: int | None = None,
+               scheduler: str | None = None) -> Preprocessed:
+    """``nextloc preprocess``: run every step and write the dataset folder. The per-user steps
+    run on ``workers`` local processes (default: one per core), or on the Dask scheduler at
+    ``scheduler`` (``"local"``: a LocalCluster of ``workers`` processes). Finished shards wait in
+    a scratch folder beside the output until the dataset is written, so a rerun after a failure
+    or Ctrl-C resumes from them."""
+    from nextloc.preprocess.workers import make_pool
+
     config = config or PreprocessConfig()
-    result = run_pipeline(raw_dir, config, progress)
-    write_dataset(result, out_dir, config, raw_dir)
+    out = Path(out_dir)
+    scratch = scratch_folder(out)
+    result = run_pipeline(raw_dir, config, progress, make_pool(workers, scheduler), scratch)
+    write_dataset(result, out, config, raw_dir)
+    shutil.rmtree(scratch, ignore_errors=True)
     return result
+
+
+def scratch_folder(out: Path) -> Path:
+    """Where the finished shards of a run writing ``out`` wait (beside its staging folder)."""
+    return out.parent / f".{out.name}.shards"

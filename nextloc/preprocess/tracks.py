@@ -15,42 +15,80 @@ from tqdm import tqdm
 
 from nextloc.preprocess import steps
 from nextloc.core.errors import DataError
+from nextloc.preprocess.shards import quiet_warnings
 
 
 PLT_COLUMNS = ["latitude", "longitude", "zeros", "elevation", "days", "date", "time"]
 FEET = 0.3048  # .plt altitudes are in feet
 
 
-def read_geolife(folder: Path, progress: bool) -> gpd.GeoDataFrame:
-    """Every fix of every user folder (``<user>/Trajectory/*.plt``); users are the folder
-    names as numbers. Read as trackintel's ``read_geolife`` reads them (same files, order and
-    columns), except that a damaged line is dropped and counted, not fatal: a fix whose date,
-    time, latitude or longitude cannot be read in ``attrs["unreadable"]``, one off the globe in
-    ``attrs["outside_range"]``."""
+def read_geolife(folder: Path, progress: bool, users: list[str] | None = None
+                 ) -> gpd.GeoDataFrame:
+    """Every fix of the user folders ``users`` (default: all) as trackintel positionfixes,
+    read as trackintel's ``read_geolife`` reads them, except that a damaged line is dropped and
+    counted, not fatal: a fix whose date, time, latitude or longitude cannot be read in
+    ``attrs["unreadable"]``, one off the globe in ``attrs["outside_range"]``. No fix left at all
+    is one clear error."""
+    users = list_users(folder) if users is None else users
+    positionfixes, counts = read_fixes(folder, users, progress)
+    problem = no_fixes_left(folder, counts)
+    if problem:
+        raise DataError(problem)
+    return positionfixes
+
+
+def list_users(folder: Path) -> list[str]:
+    """The user folders, in the order of their numbers (the order of the shards)."""
     users = [user for user in os.listdir(folder) if (folder / user).is_dir()]
     if not all(user.isdigit() for user in users):
         raise DataError(f"{folder}: every folder in it must be a user, named by a number; got "
                         f"{sorted(u for u in users if not u.isdigit())[:3]}.")
+    return sorted(users, key=lambda user: (int(user), user))
+
+
+def read_fixes(folder: Path, users: list[str], progress: bool = False
+               ) -> tuple[gpd.GeoDataFrame | None, dict]:
+    """The readable fixes on the globe of ``users`` (None when there is none), and the counts
+    ``gps_points, unreadable, outside_range`` of the lines read."""
     frames = [_read_plt(Path(path), int(user))
               for user in tqdm(users, disable=not progress)
               for path in glob.glob(str(folder / user / "Trajectory" / "*.plt"))]
     fixes = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    counts = {"gps_points": len(fixes), "unreadable": 0, "outside_range": 0}
     if fixes.empty:
-        raise DataError(f"{folder}: the .plt files hold no GPS fixes.")
+        return None, counts
     readable = fixes[["tracked_at", "latitude", "longitude"]].notna().all(axis=1)
-    if not readable.any():
-        raise DataError(f"{folder}: none of the {len(fixes):,} GPS fixes has a readable date, "
-                        f"time, latitude and longitude; a .plt line is lat,lon,0,altitude,days,"
-                        f"date (YYYY-MM-DD),time (HH:MM:SS).")
+    counts["unreadable"] = int((~readable).sum())
     fixes = fixes[readable].reset_index(drop=True)
+    if fixes.empty:
+        return None, counts
     positionfixes = ti.Positionfixes(pd.DataFrame({
         "elevation": fixes["elevation"] * FEET, "tracked_at": fixes["tracked_at"],
         "geom": gpd.points_from_xy(fixes["longitude"], fixes["latitude"]),
         "user_id": fixes["user_id"], "accuracy": np.nan}), geometry="geom", crs=4326)
     positionfixes.index.name = "id"
-    kept = inside_the_globe(folder, positionfixes)
-    kept.attrs["unreadable"] = int((~readable).sum())
-    return kept
+    lon, lat = positionfixes.geometry.x, positionfixes.geometry.y
+    inside = ((lat.abs() <= 90) & (lon.abs() <= 180)).to_numpy()
+    counts["outside_range"] = int((~inside).sum())
+    kept = positionfixes[inside]
+    kept.attrs.update(counts)
+    return (kept if len(kept) else None), counts
+
+
+def no_fixes_left(folder: Path, counts: dict) -> str | None:
+    """Why no fix is left to work on, from the counts of :func:`read_fixes`; None when some is."""
+    total, unreadable = counts["gps_points"], counts["unreadable"]
+    if total == 0:
+        return f"{folder}: the .plt files hold no GPS fixes."
+    if unreadable == total:
+        return (f"{folder}: none of the {total:,} GPS fixes has a readable date, time, latitude "
+                f"and longitude; a .plt line is lat,lon,0,altitude,days,date (YYYY-MM-DD),time "
+                f"(HH:MM:SS).")
+    if unreadable + counts["outside_range"] == total:
+        return (f"{folder}: none of the {total - unreadable:,} GPS fixes has a latitude in "
+                f"-90..90 and a longitude in -180..180; a .plt line is lat,lon,0,altitude,days,"
+                f"date,time.")
+    return None
 
 
 def _read_plt(path: Path, user: int) -> pd.DataFrame:
@@ -72,42 +110,81 @@ def _read_plt(path: Path, user: int) -> pd.DataFrame:
         "user_id": user})
 
 
-def inside_the_globe(folder: Path, positionfixes: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """The fixes with |lat| <= 90 and |lon| <= 180; the others (a lat of 999 was accepted and
-    wrapped round the globe) are dropped and counted in ``attrs["outside_range"]``."""
-    lon, lat = positionfixes.geometry.x, positionfixes.geometry.y
-    inside = (lat.abs() <= 90) & (lon.abs() <= 180)
-    if not inside.any():
-        raise DataError(f"{folder}: none of the {len(positionfixes):,} GPS fixes has a latitude "
-                        f"in -90..90 and a longitude in -180..180; a .plt line is lat,lon,0,"
-                        f"altitude,days,date,time.")
-    kept = positionfixes[inside.to_numpy()]
-    kept.attrs["outside_range"] = int((~inside).sum())
-    return kept
+def quiet_shard_staypoints(folder: Path, users: list[str], config) -> dict:
+    with quiet_warnings():
+        return shard_staypoints(folder, users, config)
+
+
+def shard_staypoints(folder: Path, users: list[str], config) -> dict:
+    """The per-user steps for the users of one shard: their fixes read, sliding-window
+    staypoints with the activity flag, and each user's tracked days and tracking quality.
+    Returns plain tables (sent back from a worker process or a Dask worker): ``staypoints``
+    (``user_id, started_at, finished_at`` in microseconds since 1970 UTC, ``lon, lat, elevation,
+    is_activity``), ``users`` (``source_user, tracked_days, quality``) and ``counts``."""
+    positionfixes, counts = read_fixes(folder, users)
+    counts = {**counts, "points_read": 0, "duplicate_points_dropped": 0}
+    if positionfixes is None:
+        return {"staypoints": STAYPOINT_COLUMNS.copy(), "users": QUALITY_COLUMNS.copy(),
+                "counts": counts}
+    counts["points_read"] = len(positionfixes)
+    positionfixes, sp = staypoints(positionfixes, config, progress=False)
+    counts["duplicate_points_dropped"] = counts["points_read"] - len(positionfixes)
+    users_table = quality(positionfixes, sp, config)
+    times = {column: sp[column].astype("datetime64[us, UTC]").astype("int64").to_numpy()
+             for column in ("started_at", "finished_at")}
+    table = pd.DataFrame({"user_id": sp["user_id"].to_numpy(np.int64), **times,
+                          "lon": sp.geometry.x.to_numpy(), "lat": sp.geometry.y.to_numpy(),
+                          "elevation": sp["elevation"].to_numpy(np.float64),
+                          "is_activity": sp["is_activity"].to_numpy(bool)})
+    return {"staypoints": table, "users": users_table[list(QUALITY_COLUMNS)],
+            "counts": counts}
+
+
+STAYPOINT_COLUMNS = pd.DataFrame({
+    "user_id": pd.Series(dtype="int64"), "started_at": pd.Series(dtype="int64"),
+    "finished_at": pd.Series(dtype="int64"), "lon": pd.Series(dtype="float64"),
+    "lat": pd.Series(dtype="float64"), "elevation": pd.Series(dtype="float64"),
+    "is_activity": pd.Series(dtype="bool")})
+QUALITY_COLUMNS = pd.DataFrame({"source_user": pd.Series(dtype="int64"),
+                                "tracked_days": pd.Series(dtype="int64"),
+                                "quality": pd.Series(dtype="float64")})
+
+
+def as_staypoints(table: pd.DataFrame) -> gpd.GeoDataFrame:
+    """The staypoints of :func:`shard_staypoints` as trackintel staypoints, numbered 0..N-1."""
+    frame = pd.DataFrame({
+        "user_id": table["user_id"].to_numpy(np.int64),
+        "started_at": pd.to_datetime(table["started_at"], unit="us", utc=True),
+        "finished_at": pd.to_datetime(table["finished_at"], unit="us", utc=True),
+        "elevation": table["elevation"].to_numpy(np.float64),
+        "geom": gpd.points_from_xy(table["lon"], table["lat"]),
+        "is_activity": table["is_activity"].to_numpy(bool)})
+    frame.index = pd.RangeIndex(len(frame), name="id")
+    return ti.Staypoints(frame, geometry="geom", crs=4326)
 
 
 def staypoints(positionfixes, config, progress: bool):
-    """Sliding-window staypoints and the activity flag."""
+    """Sliding-window staypoints and the activity flag (none found is an empty table)."""
     positionfixes, sp = positionfixes.generate_staypoints(
         method="sliding", dist_threshold=config.dist_threshold,
         time_threshold=config.time_threshold, gap_threshold=config.gap_threshold,
         include_last=True, print_progress=progress, n_jobs=config.n_jobs)
     if sp.empty:
-        raise DataError(f"no staypoint found (no {config.time_threshold:g} min within "
-                        f"{config.dist_threshold:g} m); check the tracks or the thresholds.")
+        return positionfixes, sp.assign(is_activity=pd.Series(dtype=bool))
     sp = sp.create_activity_flag(method="time_threshold", time_threshold=config.activity_time)
     return positionfixes, sp
 
 
 def quality(positionfixes, sp, config) -> pd.DataFrame:
-    """Per user: tracked days and the share of time covered by staypoints and triplegs."""
+    """Per user: tracked days and the share of time covered by staypoints and triplegs. The
+    users' ``kept`` flag, which depends on ``min_days``, is set once all shards are in."""
     if positionfixes["staypoint_id"].notna().all():  # no move at all: trackintel's
         triplegs = sp.iloc[:0]                         # generate_triplegs raises IndexError
-    else:
-        _, triplegs = positionfixes.generate_triplegs(sp)
+    else:  # a shard without staypoints: trackintel rejects an empty staypoint table
+        _, triplegs = positionfixes.generate_triplegs(sp if len(sp) else None)
     columns = ["user_id", "started_at", "finished_at"]
-    records = pd.concat([pd.DataFrame(sp[columns]), pd.DataFrame(triplegs[columns])])
-    return steps.user_quality(records, config.min_days, config.quality_window)
+    records = pd.concat([pd.DataFrame(table[columns]) for table in (sp, triplegs) if len(table)])
+    return steps.user_quality(records, 0, config.quality_window)
 
 
 def locations(sp, config, progress: bool) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:

@@ -110,8 +110,18 @@ def sample(tmp_path_factory):
     if not RAW_SAMPLE.is_dir():
         pytest.skip(f"raw Geolife sample not found at {RAW_SAMPLE}")
     out = tmp_path_factory.mktemp("sample") / "data"
-    assert main(["preprocess", str(RAW_SAMPLE), "--out", str(out), "--quiet", *RELAXED]) == 0
+    assert main(["preprocess", str(RAW_SAMPLE), "--out", str(out), "--quiet", "--workers", "2",
+                 *RELAXED]) == 0
     return out
+
+
+def test_sample_output_is_the_same_for_one_and_two_workers(sample, tmp_path):
+    from test_preprocess_shards import same_dataset
+
+    out = tmp_path / "one_worker"
+    assert main(["preprocess", str(RAW_SAMPLE), "--out", str(out), "--quiet", "--workers", "1",
+                 *RELAXED]) == 0
+    same_dataset(sample, out)
 
 
 def raw_fixes_per_user() -> dict[int, int]:

@@ -21,7 +21,7 @@ def test_step_table_counts_and_seconds():
     seconds = {step: 1.234 for _, _, step in page.STEPS if step}
     table = page.step_table(SimpleNamespace(counts=counts, seconds=seconds))
     assert table.loc["GPS fixes read", "count"] == "1,000"
-    assert table.loc["GPS fixes read", "seconds"] == "1.23"
+    assert table.loc["users passing the quality filter", "seconds"] == "1.23"
     assert table.loc["locations used", "seconds"] == ""
 
 
@@ -54,3 +54,30 @@ def test_cost_sentence_and_scaling_table():
            "pointer_epoch_cpu_seconds": 2.5, "pointer_ms_per_training_sample": 0.7}
     table = page.scaling_table({"rows": [row]})
     assert table.loc[(40, "16,000"), "pointer parameters"] == "1,157,771"
+
+
+SCALING = {"options": {"shard_users": 4}, "runs": [
+    {"users": users, "workers": 1, "shards": users // 4, "gps_points": 2000 * users,
+     "staypoints": 40 * users, "seconds": 0.2 * users + 1.0, "peak_memory_mb": 250.0,
+     "step_seconds": {"shards": 0.2 * users}} for users in (40, 400)]}
+SAMPLE = {"runs": [{"gps_points": 100_000, "staypoints": 100}],
+          "cpu_seconds_per_million_points": 36.0,
+          "memory_fit_mb": {"per_million_points": 600.0}}
+
+
+def test_sharded_table_and_the_projection_to_100_times_geolife():
+    table = page.sharded_table(SCALING)
+    assert table.loc[(400, 1), "GPS fixes"] == "800,000"
+    assert table.loc[(40, 1), "peak memory MB"] == "250"
+    found = page.projection(SCALING, SAMPLE, cores=64, machines=16)
+    # 0.2 s per user of 2,000 fixes: 1e-4 s per fix, over 2.49e9 fixes on one core
+    assert abs(found["one_core_hours"] - 1e-4 * 2.49e9 / 3600) < 1e-6
+    # the global steps took 1 s at every size: no growth per staypoint
+    assert abs(found["global_hours"]) < 1e-9
+    assert abs(found["machine_hours"] - found["one_core_hours"] / 64) < 1e-6
+    assert abs(found["cluster_hours"] - found["one_core_hours"] / 1024) < 1e-6
+    assert found["staypoints"] == 2.49e9 / 1000 and found["users"] == 18_200
+    assert abs(found["sample_machine_hours"] - 36.0 * 2490 / 64 / 3600) < 1e-6
+    sentence = page.projection_sentence(found)
+    assert "2.49 billion fixes of 18,200 users" in sentence and "64-core" in sentence
+    assert "0.55 million fixes for 4 users" in sentence and "250 MB peak" in sentence
