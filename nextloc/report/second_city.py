@@ -143,7 +143,7 @@ def results_table(metrics: pd.DataFrame, experiments: dict,
         if runs.empty:
             continue
         # short headers: the chapter's page is as narrow as the book's text column
-        rows.append({"experiment": f"`{name}`",
+        rows.append({"experiment": name,
                      "protocol": "B" if spec.get("refit") else "A", "seeds": len(runs),
                      "Acc@1": _mean_std(runs["test_acc1"]),
                      "Acc@5": _mean_std(runs["test_acc5"]),
