@@ -41,11 +41,13 @@ def experiment_dataset(spec: dict) -> str:
     return spec.get("dataset", DEFAULT_DATASET)
 
 
-def check_dataset_folder(experiment: str, name: str, data: Path | None = None) -> Path:
-    """The folder of an experiment's dataset, or one clear error when it is not there."""
+def check_dataset_folder(owner: str, name: str, data: Path | None = None,
+                         kind: str = "experiment") -> Path:
+    """The folder of an experiment's (or a search's) dataset, or one clear error when it is not
+    there."""
     folder = dataset_dir(name, data)
     if not folder.is_dir():
-        raise DataError(f"experiment '{experiment}': dataset '{name}' not found at {folder} "
+        raise DataError(f"{kind} '{owner}': dataset '{name}' not found at {folder} "
                         f"(datasets other than {DEFAULT_DATASET} are folders beside the report's "
                         f"data: $NEXTLOC_DATA's parent, else ../shared/data).")
     return folder

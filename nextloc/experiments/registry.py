@@ -31,6 +31,7 @@ from dataclasses import fields
 from nextloc.core import paths
 from nextloc.experiments import results
 from nextloc.core.errors import ConfigError, shorten
+from nextloc.data.dataset_names import experiment_dataset
 from nextloc.experiments.registry_check import METADATA_KEYS, check_ablations, check_registry
 from nextloc.experiments.registry_files import read_registry_files
 from nextloc.training.settings import TrainConfig
@@ -221,11 +222,17 @@ def choice(name: str) -> tuple[str, object]:
     """(the search whose trial was chosen, that trial's row), for :func:`chosen_trial`."""
     spec = search_spec(name)
     best = results.best_trial(name)
-    if "base_search" in spec:
+    # A base search on another dataset lends its settings, not its score: validation Acc@1 of
+    # two datasets do not compare, so the child's best trial is the choice.
+    if "base_search" in spec and same_dataset(spec, search_spec(spec["base_search"])):
         source, base = choice(spec["base_search"])
         if best["val_acc1"] <= base["val_acc1"]:
             return source, base
     return name, best
+
+
+def same_dataset(spec: dict, other: dict) -> bool:
+    return experiment_dataset(spec) == experiment_dataset(other)
 
 
 def best_point(name: str) -> dict:

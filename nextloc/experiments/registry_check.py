@@ -158,6 +158,8 @@ def check_searches(searches: dict, source: str) -> None:
         if not isinstance(spec, dict):
             raise ConfigError(f"{where}: must be a mapping (seed, base, space and trials, or "
                               f"points).")
+        if "dataset" in spec:
+            check_metadata(where, "dataset", spec["dataset"], {"experiments": {}})
         trials = spec.get("trials", 1)
         if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
             raise ConfigError(f"{where}: trials must be a whole number >= 1; got "

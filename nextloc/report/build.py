@@ -16,6 +16,7 @@ from nextloc.core import paths
 from nextloc.core.paths import all_or_nothing, atomic_write
 from nextloc.experiments.project import Project
 from nextloc.experiments.results import read_metrics, read_search_table
+from nextloc.experiments.registry import same_dataset
 from nextloc.report import road, tables
 from nextloc.report.appendix import superseded_table, write_extra
 from nextloc.report.figures import write_figures
@@ -55,7 +56,9 @@ def search_table(name: str, registry: dict) -> pd.DataFrame:
     trials = read_search_table(paths.RESULTS_DIR / "search" / f"{name}.csv")
     own = set(spec.get("space", {})) | {k for point in spec.get("points", []) for k in point}
     settings = [c for c in trials.columns if c in own]
-    if "base_search" in spec:
+    # The earlier step's choice is the point to beat only on the same dataset (scores of two
+    # datasets do not compare); a search on another dataset lists that point as a trial, `{}`.
+    if "base_search" in spec and same_dataset(spec, registry["searches"][spec["base_search"]]):
         best = earlier_trial(spec["base_search"]).to_frame().T.assign(trial=EARLIER)
         point = earlier_point(spec["base_search"])
         best = best.assign(**{c: [point.get(c, "not set")] for c in settings})

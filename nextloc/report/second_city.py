@@ -22,6 +22,7 @@ from nextloc.core import paths
 from nextloc.data.split import SPLITS, UNSEEN, history_window, split_and_encode
 from nextloc.data.dataset_names import dataset_dir
 from nextloc.data.presplit import read_split_folder
+from nextloc.report.road import search_core_hours
 
 DATASET = "fsq_nyc"
 PUBLISHED_TEST_SAMPLES = 12_141
@@ -164,13 +165,19 @@ def missing_sentence(missing: list[str]) -> str:
             "recorded them): " + "; ".join(missing) + ".")
 
 
-def compute_line(metrics: pd.DataFrame) -> str:
-    """The training compute of the recorded runs of this dataset."""
+def compute_line(metrics: pd.DataFrame, searches: dict) -> str:
+    """The training compute of the recorded runs of this dataset and of its searches."""
     if metrics.empty:
         return "No run of this dataset is recorded yet."
     seconds = float(metrics["train_seconds"].sum())
-    return (f"{len(metrics)} recorded runs, {seconds / 3600:.2f} core-hours of training in all "
+    line = (f"{len(metrics)} recorded runs, {seconds / 3600:.2f} core-hours of training in all "
             f"(the `train_seconds` of results/metrics.csv, one thread per run).")
+    names = [name for name, spec in searches.items() if spec.get("dataset") == DATASET]
+    if names:
+        line += (f" The settings search on this dataset's validation split "
+                 f"({', '.join(f'`{name}`' for name in names)}) trained "
+                 f"{search_core_hours(names):.2f} core-hours more (results/search/).")
+    return line
 
 
 def lead_sentence(metrics: pd.DataFrame, experiments: dict) -> str:

@@ -41,6 +41,7 @@ from optuna.trial import TrialState
 
 from nextloc.search import study as studies
 from nextloc.core.errors import ConfigError
+from nextloc.data.dataset_names import check_dataset_folder
 from nextloc.core.paths import atomic_write
 from nextloc.experiments.registry import (best_point, fill_placeholders, search_placeholders,
                                           search_spec, train_config)
@@ -78,6 +79,8 @@ def make_plan(name: str, data: str | None = None) -> Plan:
         raise ConfigError(f"search '{name}': give a space and a number of trials, or points")
     budget = max(len(points), min(spec.get("trials", 0), studies.grid_size(space)))
     pruner = spec.get("pruner", {"percentile": 50, "startup_trials": 5, "warmup_epochs": 5})
+    if "dataset" in spec:  # a folder beside the report's data, like an experiment's
+        data = str(check_dataset_folder(name, spec["dataset"], data, kind="search"))
     return Plan(name, base, spec.get("seeds", [spec["seed"]]), values, space, points, budget,
                 spec["seed"], pruner, data)
 

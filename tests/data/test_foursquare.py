@@ -206,3 +206,20 @@ def test_an_unreadable_split_file_is_one_clear_error(tmp_path):
     (folder / "city_valid.csv").write_bytes(b"\x00\xff\xfe garbage")
     with pytest.raises(DataError, match="city_valid.csv"):
         load_dataset(folder, use_cache=False)
+
+
+def test_the_compute_line_adds_this_dataset_s_searches_only(tmp_path, monkeypatch):
+    from nextloc.report.second_city import compute_line
+
+    monkeypatch.setattr(nextloc.core.paths, "RESULTS_DIR", tmp_path)
+    (tmp_path / "search").mkdir()
+    # One trial of 3,600 s on one seed, one of 1,800 s per seed on two seeds: 2 core-hours.
+    pd.DataFrame({"trial": ["{}", '{"lr": 0.002}'], "seeds": [1, 2], "val_acc1": [0.3, 0.3],
+                  "train_seconds": [3600.0, 1800.0]}).to_csv(tmp_path / "search" / "city.csv",
+                                                             index=False)
+    runs = pd.DataFrame({"train_seconds": [1800.0, 1800.0]})
+    searches = {"city": {"dataset": "fsq_nyc"}, "geolife_step": {}}
+    line = compute_line(runs, searches)
+    assert line.startswith("2 recorded runs, 1.00 core-hours")
+    assert "(`city`) trained 2.00 core-hours more" in line and "geolife_step" not in line
+    assert "search" not in compute_line(runs, {"geolife_step": {}})

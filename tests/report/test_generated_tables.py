@@ -181,6 +181,12 @@ def test_search_table_is_chronological_and_marks_the_selection(tmp_path, monkeyp
     assert list(child["selected"]) == ["**selected**", ""]   # 45 % stays ahead of 44 %
     assert list(child["best epoch"]) == ["4", "5.3"]
 
+    # The same step on another dataset: the earlier choice's score (another dataset's) is not
+    # the point to beat, and not a row.
+    registry["searches"]["child"]["dataset"] = "city"
+    city = search_table("child", registry)
+    assert list(city["trial"]) == ["1"] and list(city["selected"]) == ["**selected**"]
+
 
 def test_a_pruned_trial_shows_the_seeds_it_finished_and_no_scores(tmp_path, monkeypatch):
     monkeypatch.setattr(nextloc.core.paths, "RESULTS_DIR", tmp_path)

@@ -16,7 +16,7 @@ from project_tools import registry_file
 
 import nextloc.core.paths
 from nextloc.search import study as studies
-from nextloc.core.errors import ConfigError
+from nextloc.core.errors import ConfigError, DataError
 from nextloc.experiments.registry import best_point, chosen_trial, experiment_settings, search_spec
 from nextloc.search.run import make_plan, sampler_seeds, trial_row
 
@@ -168,6 +168,47 @@ def test_a_child_search_that_does_not_beat_its_base_keeps_the_base_point(searche
     write_trials(searches, "parent", PARENT_TRIALS)
     write_trials(searches, "child", [(point, 0.44) for point, _ in CHILD_TRIALS])
     assert best_point("child") == best_point("parent")
+
+
+def another_city(registry_dir, points=({}, {"lr": 0.01})) -> None:
+    """The registry plus a search on dataset ``city`` that starts from ``parent``'s point."""
+    registry = {**REGISTRY, "searches": {**REGISTRY["searches"], "city": {
+        "dataset": "city", "base_search": "parent", "seed": 0, "base": {"model": "pointer"},
+        "points": list(points)}}}
+    (registry_dir / "main.yaml").write_text(yaml.safe_dump(registry))
+
+
+def test_a_search_on_another_dataset_takes_the_base_settings_but_not_its_score(searches):
+    another_city(nextloc.core.paths.REGISTRY_DIR)
+    write_trials(searches, "parent", PARENT_TRIALS)            # Geolife's choice scores 0.45
+    write_trials(searches, "city", [({}, 0.27), ({"lr": 0.01}, 0.28)])
+    # Scores of two datasets do not compare: the city's best trial wins although 0.28 < 0.45.
+    assert chosen_trial("city")["val_acc1"] == 0.28
+    assert best_point("city") == {**best_point("parent"), "lr": 0.01}
+    write_trials(searches, "city", [({}, 0.29), ({"lr": 0.01}, 0.28)])
+    assert best_point("city") == best_point("parent")          # `{}`: the base point as it is
+
+
+def test_a_search_trains_on_its_dataset_folder_or_says_it_is_missing(searches, tmp_path,
+                                                                      monkeypatch):
+    another_city(nextloc.core.paths.REGISTRY_DIR)
+    write_trials(searches, "parent", PARENT_TRIALS)
+    report_data = tmp_path / "data" / "geolife"
+    report_data.mkdir(parents=True)
+    monkeypatch.setenv("NEXTLOC_DATA", str(report_data))
+    with pytest.raises(DataError, match="search 'city': dataset 'city' not found at "):
+        make_plan("city")
+    (tmp_path / "data" / "city").mkdir()
+    assert make_plan("city").data == str(tmp_path / "data" / "city")
+    assert make_plan("parent").data is None                    # the report's own data
+
+
+def test_a_search_dataset_must_be_a_folder_name(searches):
+    another_city(nextloc.core.paths.REGISTRY_DIR)
+    path = nextloc.core.paths.REGISTRY_DIR / "main.yaml"
+    path.write_text(path.read_text().replace("dataset: city", "dataset: ../elsewhere"))
+    with pytest.raises(ConfigError, match="search 'city': dataset must name a data folder"):
+        search_spec("city")
 
 
 def test_the_budget_is_the_trials_within_the_grid_and_at_least_the_points(searches):
