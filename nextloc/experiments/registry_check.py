@@ -49,6 +49,13 @@ def check_seeds(where: str, seeds) -> None:
                           f"e.g. seeds: [42, 123, 7]; got {shorten(repr(seeds), 60)}.")
 
 
+def check_dataset_name(where: str, value) -> None:
+    """An experiment's or a search's ``dataset:``: a folder name, never a path."""
+    if not (isinstance(value, str) and is_plain_name(value)):
+        raise ConfigError(f"{where}: dataset must name a data folder beside the report's data "
+                          f"(e.g. dataset: fsq_nyc), not a path; got {shorten(repr(value), 60)}.")
+
+
 def check_metadata(where: str, key: str, value, registry: dict) -> None:
     if key in ("search", "epochs_from", "notebook", "description") and not isinstance(value, str):
         raise ConfigError(f"{where}: '{key}' must be a string; got {shorten(repr(value), 60)}.")
@@ -56,9 +63,8 @@ def check_metadata(where: str, key: str, value, registry: dict) -> None:
         raise ConfigError(f"{where}: search '{shorten(value, 60)}' is not in 'searches:'.")
     if key == "epochs_from" and value not in registry["experiments"]:
         raise ConfigError(f"{where}: epochs_from '{shorten(value, 60)}' is not an experiment.")
-    if key == "dataset" and not (isinstance(value, str) and is_plain_name(value)):
-        raise ConfigError(f"{where}: dataset must name a data folder beside the report's data "
-                          f"(e.g. dataset: fsq_nyc), not a path; got {shorten(repr(value), 60)}.")
+    if key == "dataset":
+        check_dataset_name(where, value)
     if key == "notebook" and not is_plain_name(value):
         raise ConfigError(f"{where}: notebook must name a template of notebooks/ (no path).")
     fractions = ({"": value} if key == "prior_report_acc1" else
@@ -159,7 +165,7 @@ def check_searches(searches: dict, source: str) -> None:
             raise ConfigError(f"{where}: must be a mapping (seed, base, space and trials, or "
                               f"points).")
         if "dataset" in spec:
-            check_metadata(where, "dataset", spec["dataset"], {"experiments": {}})
+            check_dataset_name(where, spec["dataset"])
         trials = spec.get("trials", 1)
         if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
             raise ConfigError(f"{where}: trials must be a whole number >= 1; got "

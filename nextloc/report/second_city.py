@@ -20,7 +20,7 @@ import pandas as pd
 
 from nextloc.core import paths
 from nextloc.data.split import SPLITS, UNSEEN, history_window, split_and_encode
-from nextloc.data.dataset_names import dataset_dir
+from nextloc.data.dataset_names import dataset_dir, experiment_dataset
 from nextloc.data.presplit import read_split_folder
 from nextloc.report.road import search_core_hours
 
@@ -172,7 +172,7 @@ def compute_line(metrics: pd.DataFrame, searches: dict) -> str:
     seconds = float(metrics["train_seconds"].sum())
     line = (f"{len(metrics)} recorded runs, {seconds / 3600:.2f} core-hours of training in all "
             f"(the `train_seconds` of results/metrics.csv, one thread per run).")
-    names = [name for name, spec in searches.items() if spec.get("dataset") == DATASET]
+    names = [name for name, spec in searches.items() if experiment_dataset(spec) == DATASET]
     if names:
         line += (f" The settings search on this dataset's validation split "
                  f"({', '.join(f'`{name}`' for name in names)}) trained "
